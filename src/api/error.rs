@@ -1,0 +1,117 @@
+//! The one place where errors become HTTP responses: RFC 9457 `application/problem+json`.
+
+use std::borrow::Cow;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::services;
+
+/// An error answered as problem+json. Its detail is written for the client and never
+/// carries a secret or an internal message; 5xx causes are logged here instead.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: Cow<'static, str>,
+}
+
+/// Result of a handler.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+impl ApiError {
+    /// A problem with this status and client-facing detail.
+    pub fn new(status: StatusCode, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    /// 404 for any path the router does not know.
+    #[must_use]
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "no resource at this path")
+    }
+
+    /// 405 for a known path with the wrong method.
+    #[must_use]
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this method is not allowed on this path",
+        )
+    }
+
+    /// 500 with an opaque body; `cause` goes to the log only.
+    pub fn internal(cause: &str) -> Self {
+        tracing::error!(cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+
+    /// The status this error is answered with.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<services::Error> for ApiError {
+    fn from(err: services::Error) -> Self {
+        use services::Error as E;
+        match err {
+            E::Invalid(invalid) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, invalid.to_string()),
+            E::EmailTaken => Self::new(
+                StatusCode::CONFLICT,
+                "an account with this email already exists",
+            ),
+            E::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid email or password")
+            }
+            E::RegistrationDisabled => Self::new(
+                StatusCode::FORBIDDEN,
+                "self-service registration is disabled",
+            ),
+            E::Unavailable(cause) => {
+                tracing::warn!(cause, "backing store unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the service is temporarily unavailable; retry later",
+                )
+            }
+            E::Internal(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            kind: "about:blank",
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+        };
+        let mut response = (self.status, Json(&problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

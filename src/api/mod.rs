@@ -1,0 +1,50 @@
+//! The HTTP layer: routers, thin handlers, extractors and the one place errors become
+//! responses. Handlers extract, call one service method, and map the result.
+
+mod accounts;
+pub mod cookies;
+pub mod error;
+mod extract;
+mod health;
+mod login_page;
+mod middleware;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+pub use login_page::safe_next;
+
+use crate::services::{AccountService, HealthService, SessionService};
+use cookies::CookiePolicy;
+use error::ApiError;
+
+/// Request bodies above this size are refused with 413 (the contract's limit).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Everything a handler may use: services behind `Arc`, cheap to clone per request.
+#[derive(Clone)]
+pub struct AppState {
+    /// Registration and sign-in.
+    pub accounts: Arc<AccountService>,
+    /// Browser sessions.
+    pub sessions: Arc<SessionService>,
+    /// Backing-store probes.
+    pub health: Arc<HealthService>,
+    /// Cookie attributes for this environment.
+    pub cookies: CookiePolicy,
+}
+
+/// The whole application: every route, the fallbacks, and the cross-cutting layers.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(accounts::router())
+        .merge(login_page::router())
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .with_state(state)
+}

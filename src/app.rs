@@ -1,0 +1,187 @@
+//! Wiring: configuration in, a running server (or a finished command) out.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+
+use crate::api::cookies::CookiePolicy;
+use crate::api::{self, AppState};
+use crate::clock::Clock;
+use crate::config::{AppEnv, Config};
+use crate::error::StartupError;
+use crate::repos::postgres::{self, PgSettings};
+use crate::repos::{Repos, memory};
+use crate::services::{self, AccountService, HealthService, PasswordHasher, SessionService};
+
+/// The development seed account (dev only).
+pub const SEED_EMAIL: &str = "test@example.com";
+/// Its password.
+pub const SEED_PASSWORD: &str = "test-password";
+
+/// How often expired sessions are swept, and how many rows one statement may delete.
+const CLEANUP_EVERY: Duration = Duration::from_secs(600);
+const CLEANUP_BATCH: u32 = 1000;
+
+/// Opens the configured store: Postgres (migrated) when `DATABASE_URL` is set, else memory.
+///
+/// # Errors
+/// When Postgres cannot be reached or migrated.
+pub async fn open_repos(config: &Config) -> Result<Repos, StartupError> {
+    let Some(url) = &config.database_url else {
+        tracing::info!("DATABASE_URL not set: using in-memory storage (lost on restart)");
+        return Ok(memory::repos());
+    };
+    let pool = postgres::connect(&PgSettings {
+        url: url.clone(),
+        max_connections: config.database_max_connections,
+    })
+    .await?;
+    tracing::info!("applying pending database migrations");
+    let version = postgres::migrate(&pool).await?;
+    tracing::info!(version, "database schema is up to date");
+    Ok(postgres::repos(pool))
+}
+
+/// Builds the services over `repos`, and seeds the dev account in dev.
+///
+/// # Errors
+/// When the password hasher cannot be built or seeding fails.
+pub async fn build_state(
+    config: &Config,
+    repos: Repos,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, StartupError> {
+    let hasher =
+        Arc::new(PasswordHasher::new(config.argon2, config.password_hash_concurrency.get()).await?);
+    let accounts = Arc::new(AccountService::new(
+        repos.users.clone(),
+        hasher,
+        clock.clone(),
+        config.allow_registration,
+    ));
+    let sessions = Arc::new(SessionService::new(
+        repos.sessions.clone(),
+        clock.clone(),
+        config.session_ttl,
+    ));
+    if config.env == AppEnv::Dev {
+        seed_dev_account(&accounts).await?;
+    }
+    Ok(AppState {
+        accounts,
+        sessions,
+        health: Arc::new(HealthService::new(repos.database.clone())),
+        cookies: CookiePolicy::new(config.env.is_prod()),
+    })
+}
+
+/// Runs the HTTP server until SIGTERM or Ctrl-C, then drains in-flight requests.
+///
+/// # Errors
+/// When the store cannot be opened or the address cannot be bound.
+pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupError> {
+    let repos = open_repos(&config).await?;
+    spawn_session_cleanup(repos.clone(), clock.clone());
+    let state = build_state(&config, repos, clock).await?;
+    let addr = SocketAddr::new(config.host, config.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Io {
+            context: format!("cannot listen on {addr}"),
+            source,
+        })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(address = %local, env = ?config.env, "auth-service listening");
+    axum::serve(
+        listener,
+        api::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|source| StartupError::Io {
+        context: "server failed".into(),
+        source,
+    })?;
+    tracing::info!("auth-service stopped");
+    Ok(())
+}
+
+/// `auth-service migrate`: applies pending migrations and exits.
+///
+/// # Errors
+/// When `DATABASE_URL` is unset, or the database cannot be reached or migrated.
+pub async fn migrate(config: &Config) -> Result<(), StartupError> {
+    if config.database_url.is_none() {
+        return Err(crate::config::ConfigErrors(vec![
+            "DATABASE_URL: required by `auth-service migrate`".into(),
+        ])
+        .into());
+    }
+    open_repos(config).await.map(drop)
+}
+
+async fn seed_dev_account(accounts: &AccountService) -> Result<(), StartupError> {
+    let seeded = accounts
+        .create_user(SEED_EMAIL, SecretString::from(SEED_PASSWORD), "Test User")
+        .await;
+    match seeded {
+        Ok(_) => tracing::info!(email = SEED_EMAIL, "dev seed account created"),
+        Err(services::Error::EmailTaken) => {}
+        Err(other) => return Err(other.into()),
+    }
+    Ok(())
+}
+
+/// Deletes expired sessions in bounded batches, so one sweep never holds a long lock.
+fn spawn_session_cleanup(repos: Repos, clock: Arc<dyn Clock>) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(CLEANUP_EVERY);
+        loop {
+            ticks.tick().await;
+            loop {
+                match repos
+                    .sessions
+                    .delete_expired(clock.now(), CLEANUP_BATCH)
+                    .await
+                {
+                    Ok(n) if n == u64::from(CLEANUP_BATCH) => continue,
+                    Ok(n) => {
+                        tracing::debug!(deleted = n, "expired sessions swept");
+                        break;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "expired-session sweep failed");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+}

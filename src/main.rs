@@ -1,0 +1,60 @@
+//! The `auth-service` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use auth_service::clock::SystemClock;
+use auth_service::config::Config;
+use auth_service::{app, telemetry};
+use clap::{Parser, Subcommand};
+
+/// OAuth 2.1 authorization server and identity service.
+#[derive(Parser)]
+#[command(name = "auth-service", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending database migrations to DATABASE_URL and exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(errors) => {
+            for line in &errors.0 {
+                eprintln!("configuration error: {line}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.env, config.log_level);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => app::serve(config, Arc::new(SystemClock)).await,
+            Command::Migrate => app::migrate(&config).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "auth-service failed");
+            eprintln!("auth-service: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! In-memory repositories: the default for development and tests. State lives in the process
+//! and is lost on restart, which is why `prod` refuses to run with them.
+
+mod sessions;
+mod users;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+pub use sessions::InMemorySessionRepo;
+pub use users::InMemoryUserRepo;
+
+use super::Repos;
+
+/// A fresh, empty set of in-memory repositories.
+#[must_use]
+pub fn repos() -> Repos {
+    Repos {
+        users: Arc::new(InMemoryUserRepo::default()),
+        sessions: Arc::new(InMemorySessionRepo::default()),
+        database: None,
+    }
+}
+
+/// Every critical section here leaves the data consistent, so a panic elsewhere while the lock
+/// was held is no reason to refuse all later requests.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    async fn run<F, Fut>(test: F)
+    where
+        F: FnOnce(super::Repos) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        test(super::repos()).await;
+    }
+
+    crate::repos::conformance::conformance_tests!(run);
+}

@@ -1,0 +1,64 @@
+//! In-memory [`UserRepo`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::lock;
+use crate::domain::{Email, StoredPasswordHash, User, UserId};
+use crate::repos::{RepoError, Result, USER_EMAIL_UNIQUE, UserRepo};
+
+/// Users in a map; the email index is kept under the same lock so uniqueness is atomic.
+#[derive(Debug, Default)]
+pub struct InMemoryUserRepo {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    by_id: HashMap<UserId, User>,
+    id_by_email: HashMap<Email, UserId>,
+}
+
+#[async_trait]
+impl UserRepo for InMemoryUserRepo {
+    async fn insert(&self, user: &User) -> Result<()> {
+        let mut state = lock(&self.state);
+        if state.id_by_email.contains_key(&user.email) {
+            return Err(RepoError::Conflict {
+                constraint: USER_EMAIL_UNIQUE,
+            });
+        }
+        state.id_by_email.insert(user.email.clone(), user.id);
+        state.by_id.insert(user.id, user.clone());
+        Ok(())
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>> {
+        let state = lock(&self.state);
+        Ok(state
+            .id_by_email
+            .get(email)
+            .and_then(|id| state.by_id.get(id))
+            .cloned())
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>> {
+        Ok(lock(&self.state).by_id.get(&id).cloned())
+    }
+
+    async fn update_password_hash(
+        &self,
+        id: UserId,
+        hash: &StoredPasswordHash,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let mut state = lock(&self.state);
+        let user = state.by_id.get_mut(&id).ok_or(RepoError::NotFound)?;
+        user.password_hash = hash.clone();
+        user.updated_at = now;
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! Postgres repositories (sqlx, runtime-checked queries so a fresh clone builds without a
+//! database). Multi-row invariants are single statements or transactions in here, never in
+//! the services.
+
+mod sessions;
+#[cfg(any(test, feature = "conformance"))]
+pub mod testing;
+mod users;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub use sessions::PgSessionRepo;
+pub use users::PgUserRepo;
+
+use super::{DatabaseProbe, RepoError, Repos, Result, USER_EMAIL_UNIQUE};
+
+/// The migrations in `migrations/`, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How long a request waits for a pooled connection before answering 503 instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connection settings.
+#[derive(Debug)]
+pub struct PgSettings {
+    /// `postgres://…`; secret because it usually carries a password.
+    pub url: SecretString,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+/// Opens a pool and checks that the database answers.
+///
+/// # Errors
+/// `Unexpected` for a malformed URL, `Unavailable` when the server cannot be reached.
+pub async fn connect(settings: &PgSettings) -> Result<PgPool> {
+    let options = PgConnectOptions::from_str(settings.url.expose_secret())
+        // The parser's message may quote the URL, password included: say only what failed.
+        .map_err(|_| RepoError::Unexpected("DATABASE_URL is not a valid postgres URL".into()))?;
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(map_err)
+}
+
+/// Applies pending migrations; returns the version the schema is at afterwards.
+///
+/// # Errors
+/// When a migration fails or the database cannot be reached.
+pub async fn migrate(pool: &PgPool) -> Result<i64> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .map_err(|e| RepoError::Unexpected(format!("migration failed: {e}")))?;
+    Ok(MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0))
+}
+
+/// Postgres-backed repositories sharing one pool.
+#[must_use]
+pub fn repos(pool: PgPool) -> Repos {
+    Repos {
+        users: Arc::new(PgUserRepo::new(pool.clone())),
+        sessions: Arc::new(PgSessionRepo::new(pool.clone())),
+        database: Some(Arc::new(PgProbe { pool })),
+    }
+}
+
+struct PgProbe {
+    pool: PgPool,
+}
+
+#[async_trait]
+impl DatabaseProbe for PgProbe {
+    async fn ping(&self) -> Result<()> {
+        let ping = sqlx::query("SELECT 1").execute(&self.pool);
+        match tokio::time::timeout(ACQUIRE_TIMEOUT, ping).await {
+            Ok(result) => result.map(drop).map_err(map_err),
+            Err(_) => Err(RepoError::Unavailable("database ping timed out".into())),
+        }
+    }
+}
+
+/// Translates sqlx errors: known unique constraints become `Conflict`, lost connections
+/// `Unavailable` (503, retryable), the rest `Unexpected`.
+pub(crate) fn map_err(err: sqlx::Error) -> RepoError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => match db.constraint() {
+            Some(USER_EMAIL_UNIQUE) => RepoError::Conflict {
+                constraint: USER_EMAIL_UNIQUE,
+            },
+            _ => RepoError::Unexpected(err.to_string()),
+        },
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => RepoError::Unavailable(err.to_string()),
+        _ => RepoError::Unexpected(err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    crate::repos::conformance::conformance_tests!(super::testing::run_with_fresh_repos);
+}

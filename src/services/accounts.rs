@@ -1,0 +1,284 @@
+//! Registration and password sign-in.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use super::{Error, PasswordHasher, Result, Verdict};
+use crate::clock::Clock;
+use crate::domain::{DisplayName, Email, Password, User, UserId};
+use crate::repos::{RepoError, USER_EMAIL_UNIQUE, UserRepo};
+
+/// Creates accounts and checks passwords.
+pub struct AccountService {
+    users: Arc<dyn UserRepo>,
+    hasher: Arc<PasswordHasher>,
+    clock: Arc<dyn Clock>,
+    allow_registration: bool,
+}
+
+impl AccountService {
+    /// A service over these collaborators.
+    #[must_use]
+    pub fn new(
+        users: Arc<dyn UserRepo>,
+        hasher: Arc<PasswordHasher>,
+        clock: Arc<dyn Clock>,
+        allow_registration: bool,
+    ) -> Self {
+        Self {
+            users,
+            hasher,
+            clock,
+            allow_registration,
+        }
+    }
+
+    /// Creates an account through self-service sign-up.
+    ///
+    /// # Errors
+    /// `RegistrationDisabled`, `Invalid` (email, password, name), `EmailTaken`.
+    pub async fn register(&self, email: &str, password: SecretString, name: &str) -> Result<User> {
+        if !self.allow_registration {
+            return Err(Error::RegistrationDisabled);
+        }
+        self.create_user(email, password, name).await
+    }
+
+    /// Creates an account whatever `ALLOW_REGISTRATION` says (seed data, admin tooling).
+    ///
+    /// # Errors
+    /// `Invalid` (email, password, name), `EmailTaken`.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: SecretString,
+        name: &str,
+    ) -> Result<User> {
+        let email = Email::parse(email)?;
+        let password = Password::parse(password)?;
+        let name = DisplayName::parse(name)?;
+        // Checked first to spare the hash on an obvious duplicate; the unique constraint
+        // still decides under a race.
+        if self.users.find_by_email(&email).await?.is_some() {
+            return Err(Error::EmailTaken);
+        }
+        let password_hash = self.hasher.hash(password).await?;
+        let now = self.clock.now();
+        let user = User {
+            id: UserId::generate(),
+            email,
+            name,
+            password_hash,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.users.insert(&user).await {
+            Ok(()) => Ok(user),
+            Err(RepoError::Conflict {
+                constraint: USER_EMAIL_UNIQUE,
+            }) => Err(Error::EmailTaken),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Checks an email and password. Unknown email, wrong password and disabled account all
+    /// answer `InvalidCredentials` after the same hashing work. A stored hash made with other
+    /// Argon2 parameters is replaced on success.
+    ///
+    /// # Errors
+    /// `InvalidCredentials`, or a store failure.
+    pub async fn authenticate(&self, email: &str, password: SecretString) -> Result<User> {
+        let user = match Email::parse(email) {
+            Ok(email) => self.users.find_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let verdict = self
+            .hasher
+            .verify(password.clone(), user.as_ref().map(|u| &u.password_hash))
+            .await?;
+        let user = match (user, verdict) {
+            (Some(user), Verdict::Match { needs_rehash }) if user.is_active => {
+                if needs_rehash {
+                    self.rehash(&user, password).await;
+                }
+                user
+            }
+            _ => return Err(Error::InvalidCredentials),
+        };
+        Ok(user)
+    }
+
+    /// The account with this id.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn find(&self, id: UserId) -> Result<Option<User>> {
+        Ok(self.users.find_by_id(id).await?)
+    }
+
+    /// Best effort: a failure leaves the old (still valid) hash in place and is only logged.
+    async fn rehash(&self, user: &User, password: SecretString) {
+        let result = async {
+            let password = Password::parse(password)?;
+            let hash = self.hasher.hash(password).await?;
+            self.users
+                .update_password_hash(user.id, &hash, self.clock.now())
+                .await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tracing::info!(user_id = %user.id, "password rehashed with current parameters")
+            }
+            Err(err) => tracing::warn!(user_id = %user.id, error = %err, "password rehash failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::Argon2Settings;
+    use crate::repos::memory::InMemoryUserRepo;
+
+    const CHEAP: Argon2Settings = Argon2Settings {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    async fn service_with(users: Arc<dyn UserRepo>, argon2: Argon2Settings) -> AccountService {
+        let hasher = Arc::new(PasswordHasher::new(argon2, 1).await.unwrap());
+        AccountService::new(users, hasher, Arc::new(ManualClock::starting_now()), true)
+    }
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s)
+    }
+
+    #[tokio::test]
+    async fn register_normalises_the_email_and_stores_only_a_hash() {
+        let users: Arc<dyn UserRepo> = Arc::new(InMemoryUserRepo::default());
+        let accounts = service_with(users.clone(), CHEAP).await;
+        let user = accounts
+            .register("  Ada@Example.com", secret("correct horse"), "Ada")
+            .await
+            .unwrap();
+        assert_eq!(user.email.as_str(), "ada@example.com");
+        let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+        assert!(stored.password_hash.as_str().starts_with("$argon2id$"));
+        assert!(!stored.password_hash.as_str().contains("correct horse"));
+    }
+
+    #[tokio::test]
+    async fn emails_differing_only_in_case_are_the_same_account() {
+        let accounts = service_with(Arc::new(InMemoryUserRepo::default()), CHEAP).await;
+        accounts
+            .register("ada@example.com", secret("correct horse"), "Ada")
+            .await
+            .unwrap();
+        let again = accounts
+            .register("ADA@EXAMPLE.COM", secret("another pass"), "Ada 2")
+            .await;
+        assert!(matches!(again, Err(Error::EmailTaken)), "{again:?}");
+        let signed_in = accounts
+            .authenticate(" Ada@Example.Com ", secret("correct horse"))
+            .await;
+        assert!(signed_in.is_ok());
+    }
+
+    #[tokio::test]
+    async fn registration_can_be_switched_off() {
+        let hasher = Arc::new(PasswordHasher::new(CHEAP, 1).await.unwrap());
+        let accounts = AccountService::new(
+            Arc::new(InMemoryUserRepo::default()),
+            hasher,
+            Arc::new(ManualClock::starting_now()),
+            false,
+        );
+        let result = accounts
+            .register("ada@example.com", secret("correct horse"), "Ada")
+            .await;
+        assert!(matches!(result, Err(Error::RegistrationDisabled)));
+    }
+
+    #[tokio::test]
+    async fn wrong_password_unknown_email_and_disabled_account_look_the_same() {
+        let users: Arc<dyn UserRepo> = Arc::new(InMemoryUserRepo::default());
+        let hasher = Arc::new(PasswordHasher::new(CHEAP, 1).await.unwrap());
+        let accounts = AccountService::new(
+            users.clone(),
+            hasher.clone(),
+            Arc::new(ManualClock::starting_now()),
+            true,
+        );
+        let user = accounts
+            .register("ada@example.com", secret("correct horse"), "Ada")
+            .await
+            .unwrap();
+        let disabled = User {
+            id: UserId::generate(),
+            email: Email::parse("off@example.com").unwrap(),
+            is_active: false,
+            ..user
+        };
+        users.insert(&disabled).await.unwrap();
+
+        for (email, password) in [
+            ("ada@example.com", "wrong horse"),
+            ("nobody@example.com", "correct horse"),
+            ("not an email", "correct horse"),
+            ("off@example.com", "correct horse"),
+        ] {
+            let before = hasher.verifications();
+            let result = accounts.authenticate(email, secret(password)).await;
+            assert!(
+                matches!(result, Err(Error::InvalidCredentials)),
+                "{email}: {result:?}"
+            );
+            assert_eq!(
+                hasher.verifications(),
+                before + 1,
+                "{email} skipped the hash work"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn sign_in_upgrades_a_hash_made_with_old_parameters() {
+        let users: Arc<dyn UserRepo> = Arc::new(InMemoryUserRepo::default());
+        let old = service_with(users.clone(), CHEAP).await;
+        let user = old
+            .register("ada@example.com", secret("correct horse"), "Ada")
+            .await
+            .unwrap();
+        let stronger = Argon2Settings {
+            memory_kib: 128,
+            iterations: 2,
+            ..CHEAP
+        };
+        let new = service_with(users.clone(), stronger).await;
+
+        new.authenticate("ada@example.com", secret("correct horse"))
+            .await
+            .unwrap();
+
+        let stored = users.find_by_id(user.id).await.unwrap().unwrap();
+        assert!(
+            stored
+                .password_hash
+                .as_str()
+                .starts_with("$argon2id$v=19$m=128,t=2,p=1$"),
+            "{}",
+            stored.password_hash.as_str()
+        );
+        // The upgraded hash still accepts the password, and needs no further rehash.
+        new.authenticate("ada@example.com", secret("correct horse"))
+            .await
+            .unwrap();
+    }
+}

@@ -1,0 +1,235 @@
+//! Argon2id hashing, off the async runtime and bounded, so a flood of sign-ins queues up
+//! instead of starving every other request of CPU.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+use super::{Error, Result};
+use crate::config::Argon2Settings;
+use crate::domain::{Password, StoredPasswordHash};
+
+/// The outcome of checking a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Wrong password, unknown account, or an unreadable stored hash.
+    Mismatch,
+    /// Right password; `needs_rehash` when the stored hash used other parameters.
+    Match {
+        /// The stored hash should be replaced by one with the current parameters.
+        needs_rehash: bool,
+    },
+}
+
+/// Hashes and verifies passwords with the configured Argon2id parameters.
+#[derive(Debug)]
+pub struct PasswordHasher {
+    params: Params,
+    permits: Semaphore,
+    /// Verified against when the account does not exist, so that costs the same as a wrong
+    /// password and response time does not tell which emails have accounts.
+    dummy_hash: StoredPasswordHash,
+    verifications: AtomicU64,
+}
+
+impl PasswordHasher {
+    /// A hasher running at most `concurrency` hashes at a time.
+    ///
+    /// # Errors
+    /// `Internal` when the parameters are rejected by Argon2 (config validation prevents it).
+    pub async fn new(settings: Argon2Settings, concurrency: usize) -> Result<Self> {
+        let params = Params::new(
+            settings.memory_kib,
+            settings.iterations,
+            settings.parallelism,
+            None,
+        )
+        .map_err(|e| Error::Internal(format!("invalid Argon2 parameters: {e}")))?;
+        let mut hasher = Self {
+            params,
+            permits: Semaphore::new(concurrency.max(1)),
+            dummy_hash: StoredPasswordHash::new(String::new()),
+            verifications: AtomicU64::new(0),
+        };
+        let dummy = SecretString::from("dummy password for unknown accounts");
+        hasher.dummy_hash = hasher.hash_secret(dummy).await?;
+        Ok(hasher)
+    }
+
+    /// Hashes a new password with a fresh random salt.
+    ///
+    /// # Errors
+    /// `Internal` if hashing fails (it does not for validated passwords).
+    pub async fn hash(&self, password: Password) -> Result<StoredPasswordHash> {
+        self.hash_secret(password.into_secret()).await
+    }
+
+    /// Checks `candidate` against `stored`, or against the dummy hash when there is no account,
+    /// doing the same work either way.
+    ///
+    /// # Errors
+    /// `Internal` if the blocking task could not run.
+    pub async fn verify(
+        &self,
+        candidate: SecretString,
+        stored: Option<&StoredPasswordHash>,
+    ) -> Result<Verdict> {
+        let exists = stored.is_some();
+        let stored = stored.unwrap_or(&self.dummy_hash).clone();
+        let current = self.params.clone();
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        self.run_limited(move || {
+            let Ok(hash) = PasswordHash::new(stored.as_str()) else {
+                tracing::warn!("a stored password hash is not a valid PHC string");
+                return Verdict::Mismatch;
+            };
+            let matched = Argon2::default()
+                .verify_password(candidate.expose_secret().as_bytes(), &hash)
+                .is_ok();
+            if matched && exists {
+                Verdict::Match {
+                    needs_rehash: !uses_params(&hash, &current),
+                }
+            } else {
+                Verdict::Mismatch
+            }
+        })
+        .await
+    }
+
+    /// How many verifications were run since start (unknown accounts included).
+    #[must_use]
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    async fn hash_secret(&self, secret: SecretString) -> Result<StoredPasswordHash> {
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
+        self.run_limited(move || {
+            argon2
+                .hash_password(secret.expose_secret().as_bytes())
+                .map(|hash| StoredPasswordHash::new(hash.to_string()))
+                .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+        })
+        .await?
+    }
+
+    async fn run_limited<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("password hasher semaphore closed".into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))
+    }
+}
+
+fn uses_params(hash: &PasswordHash, current: &Params) -> bool {
+    hash.algorithm == Algorithm::Argon2id.ident()
+        && hash.version == Some(Version::V0x13.into())
+        && Params::try_from(hash).is_ok_and(|p| {
+            p.m_cost() == current.m_cost()
+                && p.t_cost() == current.t_cost()
+                && p.p_cost() == current.p_cost()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHEAP: Argon2Settings = Argon2Settings {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    fn password(s: &str) -> Password {
+        Password::parse(SecretString::from(s)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_with_the_configured_parameters() {
+        let hasher = PasswordHasher::new(CHEAP, 2).await.unwrap();
+        let hash = hasher.hash(password("correct horse")).await.unwrap();
+        assert!(
+            hash.as_str().starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+            "{}",
+            hash.as_str()
+        );
+    }
+
+    #[tokio::test]
+    async fn verify_tells_right_from_wrong() {
+        let hasher = PasswordHasher::new(CHEAP, 2).await.unwrap();
+        let hash = hasher.hash(password("correct horse")).await.unwrap();
+        let right = hasher
+            .verify(SecretString::from("correct horse"), Some(&hash))
+            .await
+            .unwrap();
+        assert_eq!(
+            right,
+            Verdict::Match {
+                needs_rehash: false
+            }
+        );
+        let wrong = hasher
+            .verify(SecretString::from("correct horsE"), Some(&hash))
+            .await
+            .unwrap();
+        assert_eq!(wrong, Verdict::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_costs_one_verification_and_never_matches() {
+        let hasher = PasswordHasher::new(CHEAP, 2).await.unwrap();
+        let before = hasher.verifications();
+        // Even the dummy password itself must not "match" a missing account.
+        let verdict = hasher
+            .verify(
+                SecretString::from("dummy password for unknown accounts"),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(verdict, Verdict::Mismatch);
+        assert_eq!(hasher.verifications(), before + 1);
+    }
+
+    #[tokio::test]
+    async fn a_hash_with_other_parameters_needs_rehash() {
+        let old = PasswordHasher::new(CHEAP, 1).await.unwrap();
+        let hash = old.hash(password("correct horse")).await.unwrap();
+        let stronger = Argon2Settings {
+            memory_kib: 128,
+            ..CHEAP
+        };
+        let new = PasswordHasher::new(stronger, 1).await.unwrap();
+        let verdict = new
+            .verify(SecretString::from("correct horse"), Some(&hash))
+            .await
+            .unwrap();
+        assert_eq!(verdict, Verdict::Match { needs_rehash: true });
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_stored_hash_is_a_mismatch_not_an_error() {
+        let hasher = PasswordHasher::new(CHEAP, 1).await.unwrap();
+        let corrupt = StoredPasswordHash::new("not a phc string".into());
+        let verdict = hasher
+            .verify(SecretString::from("anything"), Some(&corrupt))
+            .await
+            .unwrap();
+        assert_eq!(verdict, Verdict::Mismatch);
+    }
+}
