@@ -20,6 +20,7 @@ use crate::domain::{
 };
 
 /// Expands to one `#[tokio::test]` per conformance case, each run through `$runner`.
+#[cfg(test)]
 macro_rules! conformance_tests {
     ($runner:path) => {
         $crate::repos::conformance::conformance_tests!(@cases $runner;
@@ -43,6 +44,7 @@ macro_rules! conformance_tests {
         )*
     };
 }
+#[cfg(test)]
 pub(crate) use conformance_tests;
 
 fn now() -> OffsetDateTime {

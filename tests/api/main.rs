@@ -1,0 +1,13 @@
+//! HTTP tests through the real router (`tower::ServiceExt::oneshot`), one binary for speed.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed expectation is the test failing"
+)]
+
+mod accounts;
+mod helpers;
+mod login_page;
+mod platform;
