@@ -1,5 +1,6 @@
 //! User accounts.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use time::OffsetDateTime;
@@ -44,6 +45,35 @@ impl fmt::Display for UserId {
     }
 }
 
+/// A platform role. Held only server-side; tokens carry a copy taken when they are issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Every account.
+    User,
+    /// Platform administrator.
+    Admin,
+}
+
+impl Role {
+    /// The stored and published name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses a stored name.
+    #[must_use]
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::User, Self::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == raw)
+    }
+}
+
 /// A stored account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -55,6 +85,8 @@ pub struct User {
     pub name: DisplayName,
     /// Argon2id PHC string.
     pub password_hash: StoredPasswordHash,
+    /// Always contains [`Role::User`].
+    pub roles: BTreeSet<Role>,
     /// A disabled account cannot sign in.
     pub is_active: bool,
     /// When the account was created.

@@ -11,12 +11,18 @@
     reason = "test code: a failed expectation is the test failing"
 )]
 
+use std::collections::BTreeSet;
+
 use time::{Duration, OffsetDateTime};
 
-use super::{RepoError, Repos, USER_EMAIL_UNIQUE};
+use uuid::Uuid;
+
+use super::{CLIENT_ID_UNIQUE, CodeConsumption, RepoError, Repos, USER_EMAIL_UNIQUE};
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{
-    DisplayName, Email, OpaqueToken, Session, SessionId, StoredPasswordHash, User, UserId,
+    AuthMethod, AuthorizationCode, Client, ClientId, CodeChallenge, CodeIssue, DisplayName, Email,
+    GrantType, IssuedAccess, OpaqueToken, RefreshToken, Role, Scope, Session, SessionId,
+    StoredPasswordHash, User, UserId,
 };
 
 /// Expands to one `#[tokio::test]` per conformance case, each run through `$runner`.
@@ -33,6 +39,15 @@ macro_rules! conformance_tests {
             session_delete_is_idempotent,
             session_delete_for_user_spares_others,
             session_delete_expired_respects_the_batch_limit,
+            client_insert_then_find,
+            client_id_is_unique,
+            code_is_consumed_exactly_once,
+            code_concurrent_consumes_have_one_winner,
+            code_delete_expired,
+            refresh_rotation_is_single_use,
+            refresh_concurrent_rotations_have_one_winner,
+            refresh_revoke_family_reports_its_access_tokens,
+            denylist_deny_is_idempotent_and_expires,
         );
     };
     (@cases $runner:path; $($case:ident),* $(,)?) => {
@@ -59,6 +74,7 @@ fn user(email: &str, at: OffsetDateTime) -> User {
         password_hash: StoredPasswordHash::new(
             "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
         ),
+        roles: BTreeSet::from([Role::User]),
         is_active: true,
         created_at: at,
         updated_at: at,
@@ -254,4 +270,327 @@ pub async fn session_delete_expired_respects_the_batch_limit(repos: Repos) {
             .unwrap()
             .is_some()
     );
+}
+
+fn client(id: &str, at: OffsetDateTime) -> Client {
+    Client {
+        id: ClientId::new(id),
+        secret_hash: Some(OpaqueToken::generate().unwrap().hash()),
+        auth_method: AuthMethod::ClientSecretBasic,
+        redirect_uris: vec![
+            "https://app.example/cb".into(),
+            "http://127.0.0.1/cb".into(),
+        ],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scope: Scope::parse("openid profile").unwrap(),
+        name: Some("App".into()),
+        created_at: at,
+    }
+}
+
+/// A stored user and client to hang codes and tokens on.
+async fn owner(repos: &Repos, at: OffsetDateTime) -> (UserId, ClientId) {
+    let u = user(&format!("{}@example.com", Uuid::new_v4().simple()), at);
+    repos.users.insert(&u).await.unwrap();
+    let c = client(&Uuid::new_v4().simple().to_string(), at);
+    repos.clients.insert(&c).await.unwrap();
+    (u.id, c.id)
+}
+
+fn access(at: OffsetDateTime) -> IssuedAccess {
+    IssuedAccess {
+        jti: Uuid::new_v4(),
+        expires_at: at + Duration::minutes(15),
+    }
+}
+
+fn code(user_id: UserId, client_id: ClientId, at: OffsetDateTime) -> AuthorizationCode {
+    AuthorizationCode {
+        hash: OpaqueToken::generate().unwrap().hash(),
+        client_id,
+        user_id,
+        redirect_uri: "https://app.example/cb".into(),
+        scope: Scope::parse("openid").unwrap(),
+        challenge: CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap(),
+        created_at: at,
+        expires_at: at + Duration::seconds(60),
+        consumed_at: None,
+        issued: None,
+    }
+}
+
+fn refresh(
+    user_id: UserId,
+    client_id: ClientId,
+    family_id: Uuid,
+    at: OffsetDateTime,
+) -> RefreshToken {
+    RefreshToken {
+        hash: OpaqueToken::generate().unwrap().hash(),
+        family_id,
+        client_id,
+        user_id,
+        scope: Scope::parse("openid profile").unwrap(),
+        created_at: at,
+        family_expires_at: at + Duration::days(30),
+        used_at: None,
+        revoked_at: None,
+        access: access(at),
+    }
+}
+
+pub async fn client_insert_then_find(repos: Repos) {
+    let at = now();
+    let confidential = client("conf", at);
+    let public = Client {
+        id: ClientId::new("pub"),
+        secret_hash: None,
+        auth_method: AuthMethod::None,
+        name: None,
+        scope: Scope::default(),
+        ..client("pub", at)
+    };
+    repos.clients.insert(&confidential).await.unwrap();
+    repos.clients.insert(&public).await.unwrap();
+
+    assert_eq!(
+        repos.clients.find(&confidential.id).await.unwrap(),
+        Some(confidential)
+    );
+    assert_eq!(repos.clients.find(&public.id).await.unwrap(), Some(public));
+    assert_eq!(
+        repos.clients.find(&ClientId::new("nope")).await.unwrap(),
+        None
+    );
+}
+
+pub async fn client_id_is_unique(repos: Repos) {
+    repos.clients.insert(&client("same", now())).await.unwrap();
+    let again = repos.clients.insert(&client("same", now())).await;
+    assert!(
+        matches!(again, Err(RepoError::Conflict { constraint }) if constraint == CLIENT_ID_UNIQUE),
+        "{again:?}"
+    );
+}
+
+pub async fn code_is_consumed_exactly_once(repos: Repos) {
+    let at = now();
+    let (user_id, client_id) = owner(&repos, at).await;
+    let stored = code(user_id, client_id, at);
+    repos.codes.insert(&stored).await.unwrap();
+    let first = CodeIssue {
+        access: access(at),
+        family_id: Some(Uuid::new_v4()),
+    };
+    let second = CodeIssue {
+        access: access(at),
+        family_id: None,
+    };
+
+    let consumed = repos.codes.consume(&stored.hash, at, first).await.unwrap();
+    let expected = AuthorizationCode {
+        consumed_at: Some(at),
+        issued: Some(first),
+        ..stored.clone()
+    };
+    assert_eq!(consumed, CodeConsumption::Consumed(expected.clone()));
+    let later = at + Duration::seconds(1);
+    let replayed = repos
+        .codes
+        .consume(&stored.hash, later, second)
+        .await
+        .unwrap();
+    assert_eq!(
+        replayed,
+        CodeConsumption::Replayed(expected),
+        "a replay must not overwrite"
+    );
+    let unknown = OpaqueToken::generate().unwrap().hash();
+    let none = repos.codes.consume(&unknown, at, second).await.unwrap();
+    assert_eq!(none, CodeConsumption::Unknown);
+}
+
+pub async fn code_concurrent_consumes_have_one_winner(repos: Repos) {
+    let at = now();
+    let (user_id, client_id) = owner(&repos, at).await;
+    let stored = code(user_id, client_id, at);
+    repos.codes.insert(&stored).await.unwrap();
+
+    let attempts = (0..20).map(|_| {
+        let codes = repos.codes.clone();
+        let hash = stored.hash;
+        tokio::spawn(async move {
+            let issue = CodeIssue {
+                access: access(at),
+                family_id: None,
+            };
+            codes.consume(&hash, at, issue).await.unwrap()
+        })
+    });
+    let mut winners = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        if matches!(attempt.await.unwrap(), CodeConsumption::Consumed(_)) {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn code_delete_expired(repos: Repos) {
+    let at = now();
+    let (user_id, client_id) = owner(&repos, at).await;
+    let old = code(user_id, client_id.clone(), at - Duration::hours(1));
+    let fresh = code(user_id, client_id, at);
+    repos.codes.insert(&old).await.unwrap();
+    repos.codes.insert(&fresh).await.unwrap();
+
+    assert_eq!(repos.codes.delete_expired(at, 10).await.unwrap(), 1);
+    let issue = CodeIssue {
+        access: access(at),
+        family_id: None,
+    };
+    assert_eq!(
+        repos.codes.consume(&old.hash, at, issue).await.unwrap(),
+        CodeConsumption::Unknown
+    );
+    assert!(matches!(
+        repos.codes.consume(&fresh.hash, at, issue).await.unwrap(),
+        CodeConsumption::Consumed(_)
+    ));
+}
+
+pub async fn refresh_rotation_is_single_use(repos: Repos) {
+    let at = now();
+    let (user_id, client_id) = owner(&repos, at).await;
+    let family = Uuid::new_v4();
+    let first = refresh(user_id, client_id.clone(), family, at);
+    repos.refresh_tokens.insert(&first).await.unwrap();
+    let second = refresh(user_id, client_id.clone(), family, at);
+    let rival = refresh(user_id, client_id, family, at);
+    let later = at + Duration::seconds(5);
+
+    assert!(
+        repos
+            .refresh_tokens
+            .rotate(&first.hash, later, &second)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !repos
+            .refresh_tokens
+            .rotate(&first.hash, later, &rival)
+            .await
+            .unwrap()
+    );
+
+    let used = repos
+        .refresh_tokens
+        .find(&first.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(used.used_at, Some(later));
+    assert_eq!(
+        repos.refresh_tokens.find(&second.hash).await.unwrap(),
+        Some(second)
+    );
+    assert_eq!(repos.refresh_tokens.find(&rival.hash).await.unwrap(), None);
+}
+
+pub async fn refresh_concurrent_rotations_have_one_winner(repos: Repos) {
+    let at = now();
+    let (user_id, client_id) = owner(&repos, at).await;
+    let family = Uuid::new_v4();
+    let first = refresh(user_id, client_id.clone(), family, at);
+    repos.refresh_tokens.insert(&first).await.unwrap();
+
+    let attempts: Vec<_> = (0..20)
+        .map(|_| {
+            let tokens = repos.refresh_tokens.clone();
+            let successor = refresh(user_id, client_id.clone(), family, at);
+            let old = first.hash;
+            tokio::spawn(async move { tokens.rotate(&old, at, &successor).await.unwrap() })
+        })
+        .collect();
+    let mut winners = 0;
+    for attempt in attempts {
+        if attempt.await.unwrap() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn refresh_revoke_family_reports_its_access_tokens(repos: Repos) {
+    let at = now();
+    let (user_id, client_id) = owner(&repos, at).await;
+    let family = Uuid::new_v4();
+    let first = refresh(user_id, client_id.clone(), family, at);
+    let second = refresh(user_id, client_id.clone(), family, at);
+    let stranger = refresh(user_id, client_id, Uuid::new_v4(), at);
+    repos.refresh_tokens.insert(&first).await.unwrap();
+    assert!(
+        repos
+            .refresh_tokens
+            .rotate(&first.hash, at, &second)
+            .await
+            .unwrap()
+    );
+    repos.refresh_tokens.insert(&stranger).await.unwrap();
+
+    let mut revoked = repos
+        .refresh_tokens
+        .revoke_family(family, at)
+        .await
+        .unwrap();
+    revoked.sort_by_key(|a| a.jti);
+    let mut expected = vec![first.access, second.access];
+    expected.sort_by_key(|a| a.jti);
+    assert_eq!(revoked, expected);
+
+    let second_now = repos
+        .refresh_tokens
+        .find(&second.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second_now.revoked_at, Some(at));
+    let third = refresh(second.user_id, second.client_id.clone(), family, at);
+    assert!(
+        !repos
+            .refresh_tokens
+            .rotate(&second.hash, at, &third)
+            .await
+            .unwrap()
+    );
+    let untouched = repos
+        .refresh_tokens
+        .find(&stranger.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(untouched.revoked_at, None);
+}
+
+pub async fn denylist_deny_is_idempotent_and_expires(repos: Repos) {
+    let at = now();
+    let token = access(at);
+    let other = access(at);
+    repos.denylist.deny(&[token]).await.unwrap();
+    repos.denylist.deny(&[token, token]).await.unwrap();
+    repos.denylist.deny(&[]).await.unwrap();
+
+    assert!(repos.denylist.is_denied(token.jti).await.unwrap());
+    assert!(!repos.denylist.is_denied(other.jti).await.unwrap());
+    assert_eq!(repos.denylist.delete_expired(at, 10).await.unwrap(), 0);
+    assert_eq!(
+        repos
+            .denylist
+            .delete_expired(token.expires_at, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!repos.denylist.is_denied(token.jti).await.unwrap());
 }

@@ -6,7 +6,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::{Email, Session, StoredPasswordHash, TokenHash, User, UserId};
+use uuid::Uuid;
+
+use crate::domain::{
+    AuthorizationCode, Client, ClientId, CodeIssue, Email, IssuedAccess, RefreshToken, Session,
+    StoredPasswordHash, TokenHash, User, UserId,
+};
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -15,6 +20,8 @@ pub mod postgres;
 
 /// The unique constraint on users' normalised email (same name in both implementations).
 pub const USER_EMAIL_UNIQUE: &str = "app_user_email_key";
+/// The primary key of clients.
+pub const CLIENT_ID_UNIQUE: &str = "oauth_client_pkey";
 
 /// What can go wrong in a repository.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +92,94 @@ pub trait SessionRepo: Send + Sync {
     async fn delete_expired(&self, now: OffsetDateTime, limit: u32) -> Result<u64>;
 }
 
+/// Registered OAuth clients.
+#[async_trait]
+pub trait ClientRepo: Send + Sync {
+    /// Stores a new client.
+    ///
+    /// # Errors
+    /// `Conflict { constraint: CLIENT_ID_UNIQUE }` when the id is taken.
+    async fn insert(&self, client: &Client) -> Result<()>;
+
+    /// The client with this id.
+    async fn find(&self, id: &ClientId) -> Result<Option<Client>>;
+}
+
+/// What consuming an authorization code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeConsumption {
+    /// This call consumed it (exactly one call ever gets this).
+    Consumed(AuthorizationCode),
+    /// It had been consumed before: a replay. Carries what the first exchange issued.
+    Replayed(AuthorizationCode),
+    /// No such code.
+    Unknown,
+}
+
+/// Authorization codes, keyed by digest.
+#[async_trait]
+pub trait AuthCodeRepo: Send + Sync {
+    /// Stores a new code.
+    async fn insert(&self, code: &AuthorizationCode) -> Result<()>;
+
+    /// Marks the code consumed at `now`, recording `issue`, if and only if no one did before:
+    /// an atomic conditional update, so of any number of concurrent calls (on any instance)
+    /// exactly one gets `Consumed`. Expiry is the caller's check.
+    async fn consume(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        issue: CodeIssue,
+    ) -> Result<CodeConsumption>;
+
+    /// Removes at most `limit` codes that expired before `before`; returns how many.
+    async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64>;
+}
+
+/// Refresh tokens, keyed by digest.
+#[async_trait]
+pub trait RefreshTokenRepo: Send + Sync {
+    /// Stores a new token (first of a family, or a rotation's successor via `rotate`).
+    async fn insert(&self, token: &RefreshToken) -> Result<()>;
+
+    /// The token with this digest, whatever its state.
+    async fn find(&self, hash: &TokenHash) -> Result<Option<RefreshToken>>;
+
+    /// Atomically marks `old` used at `now` and stores `successor`, if and only if `old` is
+    /// neither used nor revoked. `false` when it was: the caller treats that as reuse. Of
+    /// concurrent calls with the same `old`, exactly one gets `true`.
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        now: OffsetDateTime,
+        successor: &RefreshToken,
+    ) -> Result<bool>;
+
+    /// Revokes every token of the family; returns the access tokens issued with them, for
+    /// the deny-list.
+    async fn revoke_family(
+        &self,
+        family_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IssuedAccess>>;
+
+    /// Removes at most `limit` tokens whose family ended before `before`; returns how many.
+    async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64>;
+}
+
+/// Access tokens revoked before their expiry, by `jti`.
+#[async_trait]
+pub trait DenylistRepo: Send + Sync {
+    /// Deny-lists the tokens until their expiry (idempotent).
+    async fn deny(&self, tokens: &[IssuedAccess]) -> Result<()>;
+
+    /// Whether the token with this `jti` is deny-listed.
+    async fn is_denied(&self, jti: Uuid) -> Result<bool>;
+
+    /// Removes at most `limit` entries whose token expired before `before`.
+    async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64>;
+}
+
 /// Reachability of the backing database, for `/health` and `/ready`.
 #[async_trait]
 pub trait DatabaseProbe: Send + Sync {
@@ -99,6 +194,14 @@ pub struct Repos {
     pub users: Arc<dyn UserRepo>,
     /// Browser sessions.
     pub sessions: Arc<dyn SessionRepo>,
+    /// OAuth clients.
+    pub clients: Arc<dyn ClientRepo>,
+    /// Authorization codes.
+    pub codes: Arc<dyn AuthCodeRepo>,
+    /// Refresh tokens.
+    pub refresh_tokens: Arc<dyn RefreshTokenRepo>,
+    /// Revoked access tokens.
+    pub denylist: Arc<dyn DenylistRepo>,
     /// `None` when no database is configured (in-memory storage).
     pub database: Option<Arc<dyn DatabaseProbe>>,
 }

@@ -1,12 +1,13 @@
 //! Registration and password sign-in.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use secrecy::SecretString;
 
 use super::{Error, PasswordHasher, Result, Verdict};
 use crate::clock::Clock;
-use crate::domain::{DisplayName, Email, Password, User, UserId};
+use crate::domain::{DisplayName, Email, Password, Role, User, UserId};
 use crate::repos::{RepoError, USER_EMAIL_UNIQUE, UserRepo};
 
 /// Creates accounts and checks passwords.
@@ -70,6 +71,7 @@ impl AccountService {
             email,
             name,
             password_hash,
+            roles: BTreeSet::from([Role::User]),
             is_active: true,
             created_at: now,
             updated_at: now,

@@ -1,11 +1,15 @@
 //! In-memory repositories: the default for development and tests. State lives in the process
 //! and is lost on restart, which is why `prod` refuses to run with them.
 
+mod oauth;
 mod sessions;
 mod users;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+pub use oauth::{
+    InMemoryAuthCodeRepo, InMemoryClientRepo, InMemoryDenylistRepo, InMemoryRefreshTokenRepo,
+};
 pub use sessions::InMemorySessionRepo;
 pub use users::InMemoryUserRepo;
 
@@ -17,6 +21,10 @@ pub fn repos() -> Repos {
     Repos {
         users: Arc::new(InMemoryUserRepo::default()),
         sessions: Arc::new(InMemorySessionRepo::default()),
+        clients: Arc::new(InMemoryClientRepo::default()),
+        codes: Arc::new(InMemoryAuthCodeRepo::default()),
+        refresh_tokens: Arc::new(InMemoryRefreshTokenRepo::default()),
+        denylist: Arc::new(InMemoryDenylistRepo::default()),
         database: None,
     }
 }

@@ -2,6 +2,7 @@
 //! database). Multi-row invariants are single statements or transactions in here, never in
 //! the services.
 
+mod oauth;
 mod sessions;
 #[cfg(any(test, feature = "conformance"))]
 pub mod testing;
@@ -16,10 +17,11 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+pub use oauth::{PgAuthCodeRepo, PgClientRepo, PgDenylistRepo, PgRefreshTokenRepo};
 pub use sessions::PgSessionRepo;
 pub use users::PgUserRepo;
 
-use super::{DatabaseProbe, RepoError, Repos, Result, USER_EMAIL_UNIQUE};
+use super::{CLIENT_ID_UNIQUE, DatabaseProbe, RepoError, Repos, Result, USER_EMAIL_UNIQUE};
 
 /// The migrations in `migrations/`, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -70,6 +72,10 @@ pub fn repos(pool: PgPool) -> Repos {
     Repos {
         users: Arc::new(PgUserRepo::new(pool.clone())),
         sessions: Arc::new(PgSessionRepo::new(pool.clone())),
+        clients: Arc::new(PgClientRepo::new(pool.clone())),
+        codes: Arc::new(PgAuthCodeRepo::new(pool.clone())),
+        refresh_tokens: Arc::new(PgRefreshTokenRepo::new(pool.clone())),
+        denylist: Arc::new(PgDenylistRepo::new(pool.clone())),
         database: Some(Arc::new(PgProbe { pool })),
     }
 }
@@ -93,12 +99,15 @@ impl DatabaseProbe for PgProbe {
 /// `Unavailable` (503, retryable), the rest `Unexpected`.
 pub(crate) fn map_err(err: sqlx::Error) -> RepoError {
     match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => match db.constraint() {
-            Some(USER_EMAIL_UNIQUE) => RepoError::Conflict {
-                constraint: USER_EMAIL_UNIQUE,
-            },
-            _ => RepoError::Unexpected(err.to_string()),
-        },
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            match [USER_EMAIL_UNIQUE, CLIENT_ID_UNIQUE]
+                .into_iter()
+                .find(|known| db.constraint() == Some(*known))
+            {
+                Some(constraint) => RepoError::Conflict { constraint },
+                None => RepoError::Unexpected(err.to_string()),
+            }
+        }
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut

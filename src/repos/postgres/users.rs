@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::map_err;
-use crate::domain::{DisplayName, Email, StoredPasswordHash, User, UserId};
+use crate::domain::{DisplayName, Email, Role, StoredPasswordHash, User, UserId};
 use crate::repos::{RepoError, Result, UserRepo};
 
 /// Users in the `app_user` table.
@@ -29,6 +29,7 @@ struct UserRow {
     email: String,
     name: String,
     password_hash: String,
+    roles: Vec<String>,
     is_active: bool,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
@@ -41,6 +42,8 @@ impl From<UserRow> for User {
             email: Email::from_stored(row.email),
             name: DisplayName::from_stored(row.name),
             password_hash: StoredPasswordHash::new(row.password_hash),
+            // An unknown stored role grants nothing.
+            roles: row.roles.iter().filter_map(|r| Role::parse(r)).collect(),
             is_active: row.is_active,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -52,7 +55,7 @@ impl From<UserRow> for User {
 macro_rules! select_user_where {
     ($condition:literal) => {
         concat!(
-            "SELECT app_user_id, email, name, password_hash, is_active, created_at, updated_at \
+            "SELECT app_user_id, email, name, password_hash, roles, is_active, created_at, updated_at \
              FROM app_user WHERE ",
             $condition
         )
@@ -64,13 +67,14 @@ impl UserRepo for PgUserRepo {
     async fn insert(&self, user: &User) -> Result<()> {
         sqlx::query(
             "INSERT INTO app_user \
-             (app_user_id, email, name, password_hash, is_active, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (app_user_id, email, name, password_hash, roles, is_active, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(user.id.as_uuid())
         .bind(user.email.as_str())
         .bind(user.name.as_str())
         .bind(user.password_hash.as_str())
+        .bind(user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>())
         .bind(user.is_active)
         .bind(user.created_at)
         .bind(user.updated_at)

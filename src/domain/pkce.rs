@@ -1,0 +1,114 @@
+//! PKCE (RFC 7636), S256 only: `plain` does not exist as a type, so it cannot be accepted.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq as _;
+
+/// `BASE64URL(SHA256(verifier))`: always 43 base64url characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeChallenge(String);
+
+/// A challenge that is not 43 base64url characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("code_challenge must be 43 base64url characters (S256)")]
+pub struct MalformedChallenge;
+
+/// A verifier that is not 43–128 characters of the RFC 7636 alphabet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("code_verifier must be 43-128 characters of [A-Za-z0-9-._~]")]
+pub struct MalformedVerifier;
+
+impl CodeChallenge {
+    /// Validates an S256 challenge from an authorization request.
+    ///
+    /// # Errors
+    /// [`MalformedChallenge`] unless it is exactly 43 base64url characters.
+    pub fn parse(raw: &str) -> Result<Self, MalformedChallenge> {
+        let well_formed = raw.len() == 43
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if well_formed {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(MalformedChallenge)
+        }
+    }
+
+    /// Wraps a value read from storage.
+    pub(crate) fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
+
+    /// The challenge text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `verifier` hashes to this challenge, compared in constant time.
+    ///
+    /// # Errors
+    /// [`MalformedVerifier`] when the verifier breaks RFC 7636 §4.1.
+    pub fn is_satisfied_by(&self, verifier: &str) -> Result<bool, MalformedVerifier> {
+        let well_formed = (43..=128).contains(&verifier.len())
+            && verifier
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+        if !well_formed {
+            return Err(MalformedVerifier);
+        }
+        let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        Ok(computed.as_bytes().ct_eq(self.0.as_bytes()).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 7636 Appendix B.
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    #[test]
+    fn the_rfc_example_verifies() {
+        let challenge = CodeChallenge::parse(CHALLENGE).unwrap();
+        assert_eq!(challenge.is_satisfied_by(VERIFIER), Ok(true));
+    }
+
+    #[test]
+    fn another_verifier_does_not() {
+        let challenge = CodeChallenge::parse(CHALLENGE).unwrap();
+        let other = format!("{}A", &VERIFIER[..42]);
+        assert_eq!(challenge.is_satisfied_by(&other), Ok(false));
+        // `plain` would compare the verifier itself with the challenge: never accepted.
+        assert_eq!(challenge.is_satisfied_by(CHALLENGE), Ok(false));
+    }
+
+    #[test]
+    fn malformed_verifiers_are_rejected() {
+        let challenge = CodeChallenge::parse(CHALLENGE).unwrap();
+        for bad in ["short", &"a".repeat(129), &format!("{}+", &VERIFIER[..42])] {
+            assert_eq!(
+                challenge.is_satisfied_by(bad),
+                Err(MalformedVerifier),
+                "{bad}"
+            );
+        }
+        assert!(challenge.is_satisfied_by(&"a".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn malformed_challenges_are_rejected() {
+        for bad in [
+            "",
+            "abc",
+            &format!("{CHALLENGE}x"),
+            &CHALLENGE.replace('-', "+"),
+        ] {
+            assert_eq!(CodeChallenge::parse(bad), Err(MalformedChallenge), "{bad}");
+        }
+    }
+}

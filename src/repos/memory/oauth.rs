@@ -1,0 +1,189 @@
+//! In-memory OAuth repositories: clients, codes, refresh tokens, the deny-list. Each
+//! conditional update happens under one lock, which is what makes it atomic here.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::lock;
+use crate::domain::{
+    AuthorizationCode, Client, ClientId, CodeIssue, IssuedAccess, RefreshToken, TokenHash,
+};
+use crate::repos::{
+    AuthCodeRepo, CLIENT_ID_UNIQUE, ClientRepo, CodeConsumption, DenylistRepo, RefreshTokenRepo,
+    RepoError, Result,
+};
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+fn batch(limit: u32) -> usize {
+    usize::try_from(limit).unwrap_or(usize::MAX)
+}
+
+/// Removes at most `limit` entries matching `expired`; returns how many.
+fn remove_where<K, V>(map: &mut HashMap<K, V>, limit: u32, expired: impl Fn(&V) -> bool) -> u64
+where
+    K: Clone + Eq + std::hash::Hash,
+{
+    let doomed: Vec<K> = map
+        .iter()
+        .filter(|(_, v)| expired(v))
+        .map(|(k, _)| k.clone())
+        .take(batch(limit))
+        .collect();
+    for key in &doomed {
+        map.remove(key);
+    }
+    count(doomed.len())
+}
+
+/// Clients by id.
+#[derive(Debug, Default)]
+pub struct InMemoryClientRepo {
+    clients: Mutex<HashMap<ClientId, Client>>,
+}
+
+#[async_trait]
+impl ClientRepo for InMemoryClientRepo {
+    async fn insert(&self, client: &Client) -> Result<()> {
+        let mut clients = lock(&self.clients);
+        if clients.contains_key(&client.id) {
+            return Err(RepoError::Conflict {
+                constraint: CLIENT_ID_UNIQUE,
+            });
+        }
+        clients.insert(client.id.clone(), client.clone());
+        Ok(())
+    }
+
+    async fn find(&self, id: &ClientId) -> Result<Option<Client>> {
+        Ok(lock(&self.clients).get(id).cloned())
+    }
+}
+
+/// Authorization codes by digest.
+#[derive(Debug, Default)]
+pub struct InMemoryAuthCodeRepo {
+    codes: Mutex<HashMap<TokenHash, AuthorizationCode>>,
+}
+
+#[async_trait]
+impl AuthCodeRepo for InMemoryAuthCodeRepo {
+    async fn insert(&self, code: &AuthorizationCode) -> Result<()> {
+        lock(&self.codes).insert(code.hash, code.clone());
+        Ok(())
+    }
+
+    async fn consume(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+        issue: CodeIssue,
+    ) -> Result<CodeConsumption> {
+        let mut codes = lock(&self.codes);
+        let Some(code) = codes.get_mut(hash) else {
+            return Ok(CodeConsumption::Unknown);
+        };
+        if code.consumed_at.is_some() {
+            return Ok(CodeConsumption::Replayed(code.clone()));
+        }
+        code.consumed_at = Some(now);
+        code.issued = Some(issue);
+        Ok(CodeConsumption::Consumed(code.clone()))
+    }
+
+    async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
+        Ok(remove_where(&mut lock(&self.codes), limit, |c| {
+            c.expires_at <= before
+        }))
+    }
+}
+
+/// Refresh tokens by digest.
+#[derive(Debug, Default)]
+pub struct InMemoryRefreshTokenRepo {
+    tokens: Mutex<HashMap<TokenHash, RefreshToken>>,
+}
+
+#[async_trait]
+impl RefreshTokenRepo for InMemoryRefreshTokenRepo {
+    async fn insert(&self, token: &RefreshToken) -> Result<()> {
+        lock(&self.tokens).insert(token.hash, token.clone());
+        Ok(())
+    }
+
+    async fn find(&self, hash: &TokenHash) -> Result<Option<RefreshToken>> {
+        Ok(lock(&self.tokens).get(hash).cloned())
+    }
+
+    async fn rotate(
+        &self,
+        old: &TokenHash,
+        now: OffsetDateTime,
+        successor: &RefreshToken,
+    ) -> Result<bool> {
+        let mut tokens = lock(&self.tokens);
+        match tokens.get_mut(old) {
+            Some(token) if token.used_at.is_none() && token.revoked_at.is_none() => {
+                token.used_at = Some(now);
+            }
+            _ => return Ok(false),
+        }
+        tokens.insert(successor.hash, successor.clone());
+        Ok(true)
+    }
+
+    async fn revoke_family(
+        &self,
+        family_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IssuedAccess>> {
+        let mut tokens = lock(&self.tokens);
+        Ok(tokens
+            .values_mut()
+            .filter(|t| t.family_id == family_id)
+            .map(|t| {
+                t.revoked_at.get_or_insert(now);
+                t.access
+            })
+            .collect())
+    }
+
+    async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
+        Ok(remove_where(&mut lock(&self.tokens), limit, |t| {
+            t.family_expires_at <= before
+        }))
+    }
+}
+
+/// Deny-listed access tokens: `jti` → expiry.
+#[derive(Debug, Default)]
+pub struct InMemoryDenylistRepo {
+    denied: Mutex<HashMap<Uuid, OffsetDateTime>>,
+}
+
+#[async_trait]
+impl DenylistRepo for InMemoryDenylistRepo {
+    async fn deny(&self, tokens: &[IssuedAccess]) -> Result<()> {
+        let mut denied = lock(&self.denied);
+        for token in tokens {
+            denied.insert(token.jti, token.expires_at);
+        }
+        Ok(())
+    }
+
+    async fn is_denied(&self, jti: Uuid) -> Result<bool> {
+        Ok(lock(&self.denied).contains_key(&jti))
+    }
+
+    async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
+        Ok(remove_where(&mut lock(&self.denied), limit, |exp| {
+            *exp <= before
+        }))
+    }
+}
