@@ -14,7 +14,11 @@ use crate::config::{AppEnv, Config};
 use crate::error::StartupError;
 use crate::repos::postgres::{self, PgSettings};
 use crate::repos::{Repos, memory};
-use crate::services::{self, AccountService, HealthService, PasswordHasher, SessionService};
+use crate::services::keys::KeySet;
+use crate::services::{
+    self, AccessTokenService, AccessTokenSettings, AccountService, AuthorizeService, ClientService,
+    HealthService, PasswordHasher, RefreshPolicy, SessionService, TokenService,
+};
 
 /// The development seed account (dev only).
 pub const SEED_EMAIL: &str = "test@example.com";
@@ -67,14 +71,63 @@ pub async fn build_state(
         clock.clone(),
         config.session_ttl,
     ));
+    let oauth = &config.oauth;
+    let keys = match &oauth.signing_key_file {
+        Some(file) => KeySet::from_files(file, &oauth.verify_key_files)?,
+        None => {
+            tracing::info!("JWT_SIGNING_KEY_FILE not set: signing with a key generated at start");
+            KeySet::generate()?
+        }
+    };
+    tracing::info!(
+        kid = keys.signing_kid(),
+        "access tokens are signed with this key"
+    );
+    let access = Arc::new(AccessTokenService::new(
+        keys,
+        AccessTokenSettings {
+            issuer: oauth.issuer.clone(),
+            audience: oauth.audience.clone(),
+            ttl: oauth.access_token_ttl,
+            skew: oauth.clock_skew,
+        },
+        clock.clone(),
+        repos.denylist.clone(),
+    ));
+    let clients = Arc::new(ClientService::new(repos.clients.clone(), clock.clone()));
+    let authorize = Arc::new(AuthorizeService::new(
+        clients.clone(),
+        repos.codes.clone(),
+        clock.clone(),
+        oauth.auth_code_ttl,
+    ));
+    let tokens = Arc::new(TokenService::new(
+        access.clone(),
+        repos.users.clone(),
+        repos.codes.clone(),
+        repos.refresh_tokens.clone(),
+        clock.clone(),
+        RefreshPolicy {
+            ttl: oauth.refresh_token_ttl,
+            idle: oauth.refresh_token_idle,
+        },
+        oauth.issuer.clone(),
+    ));
     if config.env == AppEnv::Dev {
         seed_dev_account(&accounts).await?;
+        clients.seed_dev_client().await?;
     }
     Ok(AppState {
         accounts,
         sessions,
         health: Arc::new(HealthService::new(repos.database.clone())),
         cookies: CookiePolicy::new(config.env.is_prod()),
+        clients,
+        authorize,
+        tokens,
+        access,
+        issuer: oauth.issuer.clone(),
+        client_registration_requires_admin: config.env.is_prod(),
     })
 }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
 
 use secrecy::SecretString;
 use time::Duration;
@@ -83,6 +84,31 @@ pub struct Config {
     pub argon2: Argon2Settings,
     /// `PASSWORD_HASH_CONCURRENCY`: hashes computed at once (default: the number of cores).
     pub password_hash_concurrency: NonZeroUsize,
+    /// OAuth and token settings.
+    pub oauth: OAuthSettings,
+}
+
+/// Issuer, keys and lifetimes of what the authorization server hands out.
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    /// `ISSUER`: public base URL without a trailing slash; `iss` of every token.
+    pub issuer: String,
+    /// `ACCESS_TOKEN_AUDIENCE`: `aud` of access tokens (default: the issuer).
+    pub audience: String,
+    /// `JWT_SIGNING_KEY_FILE`: ES256 PKCS#8 PEM; `None` generates a key at start (dev/test).
+    pub signing_key_file: Option<PathBuf>,
+    /// `JWT_VERIFY_KEY_FILES`: older keys still accepted and published.
+    pub verify_key_files: Vec<PathBuf>,
+    /// `ACCESS_TOKEN_TTL_SECS`.
+    pub access_token_ttl: Duration,
+    /// `CLOCK_SKEW_SECS`: leeway on `exp` and `nbf`.
+    pub clock_skew: Duration,
+    /// `REFRESH_TOKEN_TTL_SECS`: absolute lifetime of a refresh-token family.
+    pub refresh_token_ttl: Duration,
+    /// `REFRESH_TOKEN_IDLE_SECS`: a refresh token unused this long expires.
+    pub refresh_token_idle: Duration,
+    /// `AUTH_CODE_TTL_SECS`.
+    pub auth_code_ttl: Duration,
 }
 
 /// Everything wrong with the environment, one line per problem.
@@ -113,6 +139,15 @@ struct RawConfig {
     argon2_iterations: Option<String>,
     argon2_parallelism: Option<String>,
     password_hash_concurrency: Option<String>,
+    issuer: Option<String>,
+    access_token_audience: Option<String>,
+    jwt_signing_key_file: Option<String>,
+    jwt_verify_key_files: Option<String>,
+    access_token_ttl_secs: Option<String>,
+    clock_skew_secs: Option<String>,
+    refresh_token_ttl_secs: Option<String>,
+    refresh_token_idle_secs: Option<String>,
+    auth_code_ttl_secs: Option<String>,
 }
 
 impl Config {
@@ -259,6 +294,116 @@ impl Config {
                 cores,
             ),
         );
+        let access_token_ttl = check(
+            &mut errors,
+            parse_range(
+                "ACCESS_TOKEN_TTL_SECS",
+                raw.access_token_ttl_secs.as_deref(),
+                60..=86_400,
+                900,
+            ),
+        );
+        let clock_skew = check(
+            &mut errors,
+            parse_range(
+                "CLOCK_SKEW_SECS",
+                raw.clock_skew_secs.as_deref(),
+                0..=300,
+                15,
+            ),
+        );
+        let refresh_token_ttl = check(
+            &mut errors,
+            parse_range(
+                "REFRESH_TOKEN_TTL_SECS",
+                raw.refresh_token_ttl_secs.as_deref(),
+                300..=31_536_000,
+                2_592_000,
+            ),
+        );
+        let refresh_token_idle = check(
+            &mut errors,
+            parse_range(
+                "REFRESH_TOKEN_IDLE_SECS",
+                raw.refresh_token_idle_secs.as_deref(),
+                300..=31_536_000,
+                1_209_600,
+            ),
+        );
+        let auth_code_ttl = check(
+            &mut errors,
+            parse_range(
+                "AUTH_CODE_TTL_SECS",
+                raw.auth_code_ttl_secs.as_deref(),
+                10..=600,
+                60,
+            ),
+        );
+        let issuer = match (raw.issuer.as_deref(), env, port) {
+            (Some(raw_issuer), _, _) => check(&mut errors, parse_issuer(raw_issuer, env)),
+            (None, Some(AppEnv::Prod), _) => check(
+                &mut errors,
+                Err("ISSUER: required when APP_ENV=prod (the public https base URL)".to_owned()),
+            ),
+            (None, _, Some(port)) => Some(format!("http://localhost:{port}")),
+            (None, _, None) => None,
+        };
+        let audience = match raw.access_token_audience.as_deref().map(str::trim) {
+            Some(aud) if !aud.is_empty() => Some(aud.to_owned()),
+            _ => issuer.clone(),
+        };
+        let signing_key_file = raw
+            .jwt_signing_key_file
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(PathBuf::from);
+        if env == Some(AppEnv::Prod) && signing_key_file.is_none() {
+            errors.push(
+                "JWT_SIGNING_KEY_FILE: required when APP_ENV=prod (a generated key would change \
+                 at every restart and differ between instances)"
+                    .to_owned(),
+            );
+        }
+        let verify_key_files = raw
+            .jwt_verify_key_files
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        let oauth = match (
+            issuer,
+            audience,
+            access_token_ttl,
+            clock_skew,
+            refresh_token_ttl,
+            refresh_token_idle,
+            auth_code_ttl,
+        ) {
+            (
+                Some(issuer),
+                Some(audience),
+                Some(access),
+                Some(skew),
+                Some(refresh),
+                Some(idle),
+                Some(code),
+            ) => Some(OAuthSettings {
+                issuer,
+                audience,
+                signing_key_file,
+                verify_key_files,
+                access_token_ttl: Duration::seconds(access),
+                clock_skew: Duration::seconds(skew),
+                refresh_token_ttl: Duration::seconds(refresh),
+                refresh_token_idle: Duration::seconds(idle),
+                auth_code_ttl: Duration::seconds(code),
+            }),
+            _ => None,
+        };
         let database_url = match raw.database_url.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -295,6 +440,7 @@ impl Config {
             iterations,
             parallelism,
             password_hash_concurrency.and_then(NonZeroUsize::new),
+            oauth,
         ) {
             (
                 Some(env),
@@ -308,6 +454,7 @@ impl Config {
                 Some(iterations),
                 Some(parallelism),
                 Some(password_hash_concurrency),
+                Some(oauth),
             ) if errors.is_empty() => Ok(Self {
                 env,
                 log_level,
@@ -323,10 +470,29 @@ impl Config {
                     parallelism,
                 },
                 password_hash_concurrency,
+                oauth,
             }),
             _ => Err(ConfigErrors(errors)),
         }
     }
+}
+
+/// An absolute http(s) URL without query or fragment; https in prod (RFC 8414 §2).
+fn parse_issuer(raw: &str, env: Option<AppEnv>) -> Result<String, String> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let url = url::Url::parse(trimmed)
+        .map_err(|_| format!("ISSUER: {} is not an absolute URL", shown(raw)))?;
+    let scheme_ok = match env {
+        Some(AppEnv::Prod) => url.scheme() == "https",
+        _ => matches!(url.scheme(), "http" | "https"),
+    };
+    if !scheme_ok || url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "ISSUER: {} must be an http(s) URL (https in prod) without query or fragment",
+            shown(raw)
+        ));
+    }
+    Ok(trimmed.to_owned())
 }
 
 /// Keeps the value, or records the problem.
@@ -468,26 +634,67 @@ mod tests {
         assert!(errors[0].contains("debug|info|warning|error"));
     }
 
+    const PROD: [(&str, &str); 4] = [
+        ("APP_ENV", "prod"),
+        ("DATABASE_URL", "postgres://db/auth"),
+        ("ISSUER", "https://auth.example/"),
+        ("JWT_SIGNING_KEY_FILE", "/run/secrets/signing.pem"),
+    ];
+
     #[test]
-    fn prod_without_a_database_refuses_to_start() {
+    fn prod_without_database_issuer_or_key_refuses_to_start() {
         let errors = errors_of(&[("APP_ENV", "prod")]);
-        assert_eq!(errors.len(), 1);
-        assert!(
-            errors[0].starts_with("DATABASE_URL: required"),
-            "{}",
-            errors[0]
+        let vars: Vec<&str> = errors
+            .iter()
+            .map(|e| e.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            vars,
+            ["ISSUER", "JWT_SIGNING_KEY_FILE", "DATABASE_URL"],
+            "{errors:?}"
         );
     }
 
     #[test]
+    fn prod_requires_an_https_issuer() {
+        let mut pairs = PROD.to_vec();
+        pairs[2] = ("ISSUER", "http://auth.example");
+        let errors = errors_of(&pairs);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("ISSUER: "), "{}", errors[0]);
+    }
+
+    #[test]
+    fn oauth_defaults_follow_the_contract() {
+        let oauth = Config::from_pairs(&[("PORT", "9000")]).unwrap().oauth;
+        assert_eq!(oauth.issuer, "http://localhost:9000");
+        assert_eq!(oauth.audience, oauth.issuer);
+        assert_eq!(oauth.access_token_ttl, Duration::seconds(900));
+        assert_eq!(oauth.clock_skew, Duration::seconds(15));
+        assert_eq!(oauth.refresh_token_ttl, Duration::seconds(2_592_000));
+        assert_eq!(oauth.refresh_token_idle, Duration::seconds(1_209_600));
+        assert_eq!(oauth.auth_code_ttl, Duration::seconds(60));
+        assert!(oauth.signing_key_file.is_none());
+        assert!(oauth.verify_key_files.is_empty());
+    }
+
+    #[test]
     fn prod_defaults_to_closed_registration() {
-        let config =
-            Config::from_pairs(&[("APP_ENV", "prod"), ("DATABASE_URL", "postgres://db/auth")])
-                .unwrap();
+        let config = Config::from_pairs(&PROD).unwrap();
+        assert_eq!(config.oauth.issuer, "https://auth.example");
         assert!(!config.allow_registration);
         assert_eq!(
             config.database_url.unwrap().expose_secret(),
             "postgres://db/auth"
+        );
+    }
+
+    #[test]
+    fn verify_key_files_are_a_comma_separated_list() {
+        let config = Config::from_pairs(&[("JWT_VERIFY_KEY_FILES", " a.pem, ,b.pem ")]).unwrap();
+        assert_eq!(
+            config.oauth.verify_key_files,
+            [PathBuf::from("a.pem"), PathBuf::from("b.pem")]
         );
     }
 

@@ -17,6 +17,12 @@ pub enum StartupError {
     /// A service could not be built (for example the seed data).
     #[error("startup: {0}")]
     Service(#[from] services::Error),
+    /// A signing or verification key cannot be used.
+    #[error("keys: {0}")]
+    Keys(#[from] services::keys::KeyError),
+    /// The dev seed client could not be created.
+    #[error("startup: {}", .0.description)]
+    OAuth(services::OAuthError),
     /// The listening socket could not be opened or served.
     #[error("{context}: {source}")]
     Io {
@@ -25,4 +31,10 @@ pub enum StartupError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+impl From<services::OAuthError> for StartupError {
+    fn from(err: services::OAuthError) -> Self {
+        Self::OAuth(err)
+    }
 }

@@ -50,6 +50,12 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
     }
 
+    /// The client-facing detail.
+    #[must_use]
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// The status this error is answered with.
     #[must_use]
     pub fn status(&self) -> StatusCode {
@@ -112,6 +118,89 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
+        response
+    }
+}
+
+/// RFC 6749 §5.2 / RFC 7591 §3.2.2 error body.
+#[derive(Serialize)]
+struct OAuthErrorBody<'a> {
+    error: &'static str,
+    error_description: &'a str,
+}
+
+impl IntoResponse for services::OAuthError {
+    fn into_response(self) -> Response {
+        use services::OAuthErrorCode as C;
+        let status = match self.code {
+            C::InvalidClient => StatusCode::UNAUTHORIZED,
+            C::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            C::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        oauth_error_response(status, &self)
+    }
+}
+
+/// An OAuth error body with an explicit status (413 for an oversized form, say).
+pub fn oauth_error_response(status: StatusCode, error: &services::OAuthError) -> Response {
+    let body = OAuthErrorBody {
+        error: error.code.as_str(),
+        error_description: &error.description,
+    };
+    let mut response = (status, Json(&body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED && error.basic_auth_attempted {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Basic realm="auth-service""#),
+        );
+    }
+    response
+}
+
+/// 401 or 403 at a bearer-protected route (RFC 6750 §3), with a problem+json body.
+#[derive(Debug)]
+pub enum BearerError {
+    /// No `Authorization: Bearer` header: a plain challenge.
+    Missing,
+    /// A token that is malformed, forged, expired or revoked.
+    InvalidToken,
+    /// A valid token that may not do this.
+    Forbidden(&'static str),
+    /// The deny-list could not be read.
+    Unavailable(ApiError),
+}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let (problem, challenge) = match self {
+            Self::Missing => (
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "a bearer access token is required",
+                ),
+                r#"Bearer realm="auth-service""#,
+            ),
+            Self::InvalidToken => (
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "the access token is invalid, expired or revoked",
+                ),
+                r#"Bearer realm="auth-service", error="invalid_token""#,
+            ),
+            Self::Forbidden(detail) => (
+                ApiError::new(StatusCode::FORBIDDEN, detail),
+                r#"Bearer realm="auth-service", error="insufficient_scope""#,
+            ),
+            Self::Unavailable(problem) => return problem.into_response(),
+        };
+        let mut response = problem.into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
         response
     }
 }

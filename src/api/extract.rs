@@ -3,11 +3,14 @@
 
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::AppState;
+use super::error::{ApiError, BearerError, oauth_error_response};
+use crate::services::{AccessClaims, OAuthError, OAuthErrorCode};
 
 /// `axum::Json` with problem+json rejections.
 pub struct AppJson<T>(pub T);
@@ -104,4 +107,97 @@ fn body_problem(status: StatusCode) -> &'static str {
     } else {
         "the request body could not be read"
     }
+}
+
+/// A urlencoded form at an OAuth endpoint: rejections are RFC 6749 `invalid_request` bodies
+/// (duplicate parameters included, RFC 6749 §3.2).
+pub struct OAuthForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for OAuthForm<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let problem = form_rejection(&rejection);
+                let error = OAuthError::invalid_request(problem.detail().to_owned());
+                Err(oauth_error_response(
+                    oauth_status(rejection.status()),
+                    &error,
+                ))
+            }
+        }
+    }
+}
+
+/// A JSON body at `POST /oauth/clients`: rejections are RFC 7591 `invalid_client_metadata`.
+pub struct OAuthJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for OAuthJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let problem = json_rejection(&rejection);
+                let error = OAuthError::new(
+                    OAuthErrorCode::InvalidClientMetadata,
+                    problem.detail().to_owned(),
+                );
+                Err(oauth_error_response(
+                    oauth_status(rejection.status()),
+                    &error,
+                ))
+            }
+        }
+    }
+}
+
+/// OAuth errors are 400 (RFC 6749 §5.2, RFC 7591 §3.2.2); only an oversized body keeps 413.
+fn oauth_status(rejection: StatusCode) -> StatusCode {
+    if rejection == StatusCode::PAYLOAD_TOO_LARGE {
+        rejection
+    } else {
+        StatusCode::BAD_REQUEST
+    }
+}
+
+/// The caller of a bearer-protected route: the verified claims of its access token. Every
+/// such route takes this extractor; none reads the header itself.
+#[derive(Debug, Clone)]
+pub struct Principal(pub AccessClaims);
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = BearerError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts).ok_or(BearerError::Missing)?;
+        match state.access.verify(token).await {
+            Ok(Ok(claims)) => Ok(Self(claims)),
+            Ok(Err(_)) => Err(BearerError::InvalidToken),
+            Err(err) => Err(BearerError::Unavailable(err.into())),
+        }
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }

@@ -209,7 +209,7 @@ fn page(next: &str, csrf: &str, email: &str, message: Option<&str>) -> String {
 }
 
 /// Escapes text for HTML element content and double-quoted attribute values.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -8,6 +8,7 @@ mod extract;
 mod health;
 mod login_page;
 mod middleware;
+mod oauth;
 
 use std::sync::Arc;
 
@@ -16,7 +17,10 @@ use axum::extract::DefaultBodyLimit;
 
 pub use login_page::safe_next;
 
-use crate::services::{AccountService, HealthService, SessionService};
+use crate::services::{
+    AccessTokenService, AccountService, AuthorizeService, ClientService, HealthService,
+    SessionService, TokenService,
+};
 use cookies::CookiePolicy;
 use error::ApiError;
 
@@ -34,6 +38,18 @@ pub struct AppState {
     pub health: Arc<HealthService>,
     /// Cookie attributes for this environment.
     pub cookies: CookiePolicy,
+    /// OAuth clients.
+    pub clients: Arc<ClientService>,
+    /// `/oauth/authorize`.
+    pub authorize: Arc<AuthorizeService>,
+    /// `/oauth/token`, `/oauth/revoke`, `/oauth/introspect`.
+    pub tokens: Arc<TokenService>,
+    /// Access-token signing and the bearer verifier.
+    pub access: Arc<AccessTokenService>,
+    /// `ISSUER`: `iss` of tokens and the base of metadata URLs.
+    pub issuer: String,
+    /// In prod, `POST /oauth/clients` needs an admin bearer token.
+    pub client_registration_requires_admin: bool,
 }
 
 /// The whole application: every route, the fallbacks, and the cross-cutting layers.
@@ -42,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(accounts::router())
         .merge(login_page::router())
+        .merge(oauth::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -9,6 +9,7 @@ use rand::TryRng as _;
 use rand::rngs::SysRng;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq as _;
 
 /// 256 bits: the floor the contract sets for codes and refresh tokens.
 const TOKEN_BYTES: usize = 32;
@@ -75,6 +76,12 @@ impl TokenHash {
     #[must_use]
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// Equality in constant time, for comparing a presented secret's digest with a stored one.
+    #[must_use]
+    pub fn ct_eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
     }
 }
 

@@ -1,13 +1,28 @@
 //! Services: the application's rules, independent of HTTP and of the storage backend.
 
+mod access_tokens;
 mod accounts;
+mod authorize;
+mod clients;
 mod error;
 mod health;
+pub mod keys;
+mod oauth_error;
 mod passwords;
 mod sessions;
+mod tokens;
 
+pub use access_tokens::{
+    AccessClaims, AccessTokenService, AccessTokenSettings, Subject, TokenRejection,
+};
 pub use accounts::AccountService;
+pub use authorize::{AuthorizeRejection, AuthorizeRequest, AuthorizeService, ValidAuthorization};
+pub use clients::{
+    ClientRegistration, ClientService, DEV_CLIENT_ID, DEV_CLIENT_REDIRECT_URI, PresentedCredentials,
+};
 pub use error::{Error, Result};
 pub use health::{ComponentStatus, HealthReport, HealthService};
+pub use oauth_error::{OAuthError, OAuthErrorCode};
 pub use passwords::{PasswordHasher, Verdict};
 pub use sessions::SessionService;
+pub use tokens::{Introspection, IntrospectionDetails, RefreshPolicy, TokenResponse, TokenService};

@@ -35,12 +35,7 @@ async fn register_returns_the_account_and_a_session_cookie() {
 
 #[tokio::test]
 async fn the_session_cookie_is_secure_and_host_prefixed_in_prod() {
-    let app = TestApp::with_env(&[
-        ("APP_ENV", "prod"),
-        ("DATABASE_URL", "postgres://unused/unused"),
-        ("ALLOW_REGISTRATION", "true"),
-    ])
-    .await;
+    let app = TestApp::prod(&[("ALLOW_REGISTRATION", "true")]).await;
     let response = app.register("ada@example.com").await;
     let cookie = response.set_cookie("__Host-session").unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");

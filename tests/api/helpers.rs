@@ -18,6 +18,35 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tower::ServiceExt as _;
 
 pub const PASSWORD: &str = "correct horse battery";
+pub const REDIRECT_URI: &str = "https://app.example/callback";
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce() -> (String, String) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let verifier = format!(
+        "{}-{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// Writes a new ES256 private key to a temporary file and returns its path.
+pub fn key_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("auth-service-test-{}.pem", uuid::Uuid::new_v4()));
+    let pem = auth_service::services::keys::generate_private_key_pem().unwrap();
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+/// A registered client's credentials.
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
 
 pub struct TestApp {
     router: Router,
@@ -58,6 +87,19 @@ impl TestApp {
         }
     }
 
+    /// A prod-configured app (on in-memory repositories despite the nominal DATABASE_URL).
+    pub async fn prod(extra: &[(&str, &str)]) -> Self {
+        let key = key_file();
+        let mut pairs = vec![
+            ("APP_ENV", "prod"),
+            ("DATABASE_URL", "postgres://unused/unused"),
+            ("ISSUER", "https://auth.example"),
+            ("JWT_SIGNING_KEY_FILE", key.to_str().unwrap()),
+        ];
+        pairs.extend_from_slice(extra);
+        Self::with(&pairs, memory::repos()).await
+    }
+
     /// Repositories on a Postgres that refuses connections (port 1 on loopback): a database
     /// that is down.
     pub async fn with_unreachable_database() -> Self {
@@ -81,6 +123,132 @@ impl TestApp {
             StatusCode::OK => false,
             other => panic!("GET /login answered {other}"),
         }
+    }
+
+    pub async fn post_form_basic(
+        &self,
+        uri: &str,
+        fields: &[(&str, &str)],
+        basic: (&str, &str),
+    ) -> TestResponse {
+        use base64::Engine as _;
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", basic.0, basic.1));
+        let request = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, format!("Basic {credentials}"))
+            .body(Body::from(serde_urlencoded::to_string(fields).unwrap()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    pub async fn get_bearer(&self, uri: &str, token: &str) -> TestResponse {
+        let request = Request::get(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Registers a client with the given metadata merged over a public code-flow client.
+    pub async fn register_client(&self, metadata: Value) -> TestClient {
+        let mut body = serde_json::json!({
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "none",
+        });
+        for (key, value) in metadata.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        let response = self.post_json("/oauth/clients", &body).await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
+        let json = response.json();
+        TestClient {
+            id: json["client_id"].as_str().unwrap().to_owned(),
+            secret: json["client_secret"].as_str().map(str::to_owned),
+        }
+    }
+
+    /// `GET /oauth/authorize` with a session and the usual parameters, `extra` overriding.
+    pub async fn authorize(
+        &self,
+        session: Option<&str>,
+        client_id: &str,
+        challenge: &str,
+        extra: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut params: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("state", "st4te"),
+        ];
+        for (key, value) in extra {
+            params.retain(|(k, _)| k != key);
+            if !value.is_empty() {
+                params.push((key, value));
+            }
+        }
+        let uri = format!(
+            "/oauth/authorize?{}",
+            serde_urlencoded::to_string(&params).unwrap()
+        );
+        let cookies: Vec<(&str, &str)> = session.map(|s| ("session", s)).into_iter().collect();
+        self.get(&uri, &cookies).await
+    }
+
+    /// A fresh code for `client_id` and the verifier that redeems it.
+    pub async fn code_for(&self, session: &str, client_id: &str) -> (String, String) {
+        let (verifier, challenge) = pkce();
+        let response = self
+            .authorize(Some(session), client_id, &challenge, &[])
+            .await;
+        assert_eq!(response.status, StatusCode::FOUND, "{}", response.text());
+        let code = redirect_param(&response, "code").expect("code in redirect");
+        (code, verifier)
+    }
+
+    /// Exchanges a code as a public client.
+    pub async fn exchange(&self, client_id: &str, code: &str, verifier: &str) -> TestResponse {
+        self.post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", client_id),
+                ("code_verifier", verifier),
+            ],
+            &[],
+        )
+        .await
+    }
+
+    /// Refreshes as a public client.
+    pub async fn refresh(&self, client_id: &str, refresh_token: &str) -> TestResponse {
+        self.post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", client_id),
+            ],
+            &[],
+        )
+        .await
+    }
+
+    /// A user session, a public client, and the token response of a code exchange.
+    pub async fn signed_in_tokens(&self) -> (TestClient, Value) {
+        let session = self
+            .signed_in_session(&format!("{}@example.com", uuid::Uuid::new_v4().simple()))
+            .await;
+        let client = self.register_client(serde_json::json!({})).await;
+        let (code, verifier) = self.code_for(&session, &client.id).await;
+        let response = self.exchange(&client.id, &code, &verifier).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        (client, response.json())
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
@@ -197,4 +365,22 @@ pub fn csrf_field(html: &str) -> String {
     let start = html.find(marker).expect("csrf field") + marker.len();
     let end = start + html[start..].find('"').unwrap();
     html[start..end].to_owned()
+}
+
+/// A query parameter of the `Location` a response redirects to.
+pub fn redirect_param(response: &TestResponse, name: &str) -> Option<String> {
+    let location = response.header("location")?;
+    let url = url::Url::parse(location).ok()?;
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+impl TestResponse {
+    pub fn assert_oauth_error(&self, status: StatusCode, error: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(self.json()["error"], error, "{}", self.text());
+        assert!(self.json()["error_description"].is_string());
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+    }
 }

@@ -8,6 +8,8 @@
 )]
 
 mod accounts;
+mod authorize;
 mod helpers;
 mod login_page;
 mod platform;
+mod token;

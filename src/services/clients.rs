@@ -1,0 +1,248 @@
+//! Client registration (RFC 7591) and client authentication at the token, revocation and
+//! introspection endpoints.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::oauth_error::{OAuthError, OAuthErrorCode};
+use crate::clock::Clock;
+use crate::domain::{
+    AuthMethod, Client, ClientId, DEFAULT_CLIENT_SCOPE, GrantType, OpaqueToken, Scope, TokenHash,
+    validate_redirect_uri,
+};
+use crate::repos::ClientRepo;
+
+/// The dev seed client.
+pub const DEV_CLIENT_ID: &str = "dev-client";
+/// Its redirect URI.
+pub const DEV_CLIENT_REDIRECT_URI: &str = "http://localhost:5173/callback";
+
+/// An RFC 7591 registration request. Unknown metadata is ignored (RFC 7591 §2).
+#[derive(Debug, Default, Deserialize)]
+pub struct ClientRegistration {
+    /// Required for the authorization-code grant.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Display name.
+    pub client_name: Option<String>,
+    /// Default `client_secret_basic` (RFC 7591 §2).
+    pub token_endpoint_auth_method: Option<String>,
+    /// Default `["authorization_code", "refresh_token"]`.
+    pub grant_types: Option<Vec<String>>,
+    /// Must be `["code"]` when given.
+    pub response_types: Option<Vec<String>>,
+    /// Default `openid profile email`.
+    pub scope: Option<String>,
+}
+
+/// How the client presented its credentials at a token-type endpoint.
+#[derive(Debug)]
+pub enum PresentedCredentials {
+    /// `Authorization: Basic`.
+    Basic {
+        /// Decoded client id.
+        id: String,
+        /// Decoded secret.
+        secret: SecretString,
+    },
+    /// `client_id` and `client_secret` in the body.
+    Post {
+        /// The `client_id` field.
+        id: String,
+        /// The `client_secret` field.
+        secret: SecretString,
+    },
+    /// `client_id` alone (public clients).
+    IdOnly(String),
+    /// Nothing at all.
+    Missing,
+}
+
+/// Registers and authenticates clients.
+pub struct ClientService {
+    clients: Arc<dyn ClientRepo>,
+    clock: Arc<dyn Clock>,
+}
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_REDIRECT_URIS: usize = 20;
+
+impl ClientService {
+    /// A service over the client repository.
+    #[must_use]
+    pub fn new(clients: Arc<dyn ClientRepo>, clock: Arc<dyn Clock>) -> Self {
+        Self { clients, clock }
+    }
+
+    /// Registers a client; returns it and, for a confidential client, its secret (shown
+    /// once, stored only as SHA-256).
+    ///
+    /// # Errors
+    /// `invalid_redirect_uri`, `invalid_client_metadata`, or a store failure.
+    pub async fn register(
+        &self,
+        request: ClientRegistration,
+    ) -> Result<(Client, Option<OpaqueToken>), OAuthError> {
+        let client = self.validate(
+            request,
+            ClientId::new(uuid::Uuid::new_v4().simple().to_string()),
+        )?;
+        let secret = if client.auth_method.is_confidential() {
+            Some(OpaqueToken::generate().map_err(super::Error::from)?)
+        } else {
+            None
+        };
+        let client = Client {
+            secret_hash: secret.as_ref().map(OpaqueToken::hash),
+            ..client
+        };
+        self.clients.insert(&client).await?;
+        Ok((client, secret))
+    }
+
+    /// Creates the dev seed client `dev-client` (public) unless it exists.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn seed_dev_client(&self) -> Result<(), OAuthError> {
+        let id = ClientId::new(DEV_CLIENT_ID);
+        if self.clients.find(&id).await?.is_some() {
+            return Ok(());
+        }
+        let request = ClientRegistration {
+            redirect_uris: vec![DEV_CLIENT_REDIRECT_URI.to_owned()],
+            client_name: Some("Development client".to_owned()),
+            token_endpoint_auth_method: Some("none".to_owned()),
+            ..ClientRegistration::default()
+        };
+        let client = self.validate(request, id)?;
+        self.clients.insert(&client).await?;
+        tracing::info!(client_id = DEV_CLIENT_ID, "dev seed client created");
+        Ok(())
+    }
+
+    fn validate(&self, request: ClientRegistration, id: ClientId) -> Result<Client, OAuthError> {
+        let metadata = |description: &'static str| {
+            OAuthError::new(OAuthErrorCode::InvalidClientMetadata, description)
+        };
+        let auth_method = match request.token_endpoint_auth_method.as_deref() {
+            None => AuthMethod::ClientSecretBasic,
+            Some(raw) => AuthMethod::parse(raw).ok_or_else(|| {
+                metadata("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+            })?,
+        };
+        let grant_types = match request.grant_types {
+            None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            Some(raw) if raw.is_empty() => return Err(metadata("grant_types must not be empty")),
+            Some(raw) => {
+                let mut grants = Vec::new();
+                for name in &raw {
+                    let grant = GrantType::parse(name).ok_or_else(|| {
+                        metadata("grant_types may hold authorization_code, refresh_token and client_credentials")
+                    })?;
+                    if !grants.contains(&grant) {
+                        grants.push(grant);
+                    }
+                }
+                grants
+            }
+        };
+        if grant_types.contains(&GrantType::ClientCredentials) && !auth_method.is_confidential() {
+            return Err(metadata("client_credentials needs a confidential client"));
+        }
+        let uses_code = grant_types.contains(&GrantType::AuthorizationCode);
+        if let Some(types) = &request.response_types
+            && !(types.is_empty() || (uses_code && types.iter().all(|t| t == "code")))
+        {
+            return Err(metadata(
+                "response_types may only be [\"code\"], with the authorization_code grant",
+            ));
+        }
+        if uses_code && request.redirect_uris.is_empty() {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidRedirectUri,
+                "redirect_uris is required for the authorization_code grant",
+            ));
+        }
+        if request.redirect_uris.len() > MAX_REDIRECT_URIS {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidRedirectUri,
+                "at most 20 redirect_uris",
+            ));
+        }
+        for uri in &request.redirect_uris {
+            validate_redirect_uri(uri)
+                .map_err(|e| OAuthError::new(OAuthErrorCode::InvalidRedirectUri, e.to_string()))?;
+        }
+        let scope = Scope::parse(request.scope.as_deref().unwrap_or(DEFAULT_CLIENT_SCOPE))
+            .map_err(|_| metadata("scope may hold openid, profile, email and offline_access"))?;
+        let name = request.client_name.map(|n| n.trim().to_owned());
+        if name
+            .as_ref()
+            .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS || n.chars().any(char::is_control))
+        {
+            return Err(metadata(
+                "client_name must be at most 200 characters without control characters",
+            ));
+        }
+        Ok(Client {
+            id,
+            secret_hash: None,
+            auth_method,
+            redirect_uris: request.redirect_uris,
+            grant_types,
+            scope,
+            name,
+            created_at: self.clock.now(),
+        })
+    }
+
+    /// The client with this id.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn find(&self, id: &str) -> Result<Option<Client>, OAuthError> {
+        Ok(self.clients.find(&ClientId::new(id)).await?)
+    }
+
+    /// Authenticates a client: a confidential client must use the method it registered and
+    /// its secret (compared as digests in constant time); a public client sends its id only.
+    ///
+    /// # Errors
+    /// `invalid_client` (401) for anything else, or a store failure.
+    pub async fn authenticate(
+        &self,
+        presented: PresentedCredentials,
+    ) -> Result<Client, OAuthError> {
+        let basic = matches!(presented, PresentedCredentials::Basic { .. });
+        let fail = || OAuthError {
+            basic_auth_attempted: basic,
+            ..OAuthError::invalid_client()
+        };
+        let (id, secret, method) = match presented {
+            PresentedCredentials::Basic { id, secret } => {
+                (id, Some(secret), AuthMethod::ClientSecretBasic)
+            }
+            PresentedCredentials::Post { id, secret } => {
+                (id, Some(secret), AuthMethod::ClientSecretPost)
+            }
+            PresentedCredentials::IdOnly(id) => (id, None, AuthMethod::None),
+            PresentedCredentials::Missing => return Err(fail()),
+        };
+        let client = self.find(&id).await?.ok_or_else(fail)?;
+        if client.auth_method != method {
+            return Err(fail());
+        }
+        match (&client.secret_hash, secret) {
+            (None, None) => Ok(client),
+            (Some(stored), Some(secret))
+                if stored.ct_eq(&TokenHash::of(secret.expose_secret())) =>
+            {
+                Ok(client)
+            }
+            _ => Err(fail()),
+        }
+    }
+}

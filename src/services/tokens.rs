@@ -1,0 +1,424 @@
+//! `POST /oauth/token`, `/oauth/revoke` and `/oauth/introspect`.
+//!
+//! Every grant reads the clock once and decides with that instant. Failure paths that must
+//! still change state do so before answering: a replayed code revokes what it issued, a reused
+//! refresh token revokes its family, a failed exchange of a valid code still consumes it.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::access_tokens::{AccessClaims, AccessTokenService, Subject};
+use super::oauth_error::OAuthError;
+use crate::clock::Clock;
+use crate::domain::{
+    AuthMethod, Client, CodeIssue, GrantType, IssuedAccess, OpaqueToken, RefreshToken, Role, Scope,
+    TokenHash, User, UserId,
+};
+use crate::repos::{AuthCodeRepo, CodeConsumption, RefreshTokenRepo, UserRepo};
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    /// The JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// A new refresh token, when the client gets them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Granted scope.
+    pub scope: String,
+}
+
+/// An RFC 7662 introspection response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Introspection {
+    /// Whether the token is live.
+    pub active: bool,
+    /// The remaining members, present only when active.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub details: Option<IntrospectionDetails>,
+}
+
+/// Members of an active token's introspection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntrospectionDetails {
+    /// Granted scope.
+    pub scope: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// User id or `client:<id>`.
+    pub sub: String,
+    /// Expiry.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Issuer.
+    pub iss: String,
+    /// Audience (access tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// `Bearer` or `refresh_token`.
+    pub token_type: &'static str,
+}
+
+/// Lifetimes of refresh tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshPolicy {
+    /// Absolute lifetime of a family.
+    pub ttl: Duration,
+    /// A token unused this long expires.
+    pub idle: Duration,
+}
+
+/// Runs the grants, revocation and introspection.
+pub struct TokenService {
+    access: Arc<AccessTokenService>,
+    users: Arc<dyn UserRepo>,
+    codes: Arc<dyn AuthCodeRepo>,
+    refresh_tokens: Arc<dyn RefreshTokenRepo>,
+    clock: Arc<dyn Clock>,
+    refresh: RefreshPolicy,
+    issuer: String,
+}
+
+type Result<T> = std::result::Result<T, OAuthError>;
+
+impl TokenService {
+    /// A service over these collaborators.
+    #[must_use]
+    pub fn new(
+        access: Arc<AccessTokenService>,
+        users: Arc<dyn UserRepo>,
+        codes: Arc<dyn AuthCodeRepo>,
+        refresh_tokens: Arc<dyn RefreshTokenRepo>,
+        clock: Arc<dyn Clock>,
+        refresh: RefreshPolicy,
+        issuer: String,
+    ) -> Self {
+        Self {
+            access,
+            users,
+            codes,
+            refresh_tokens,
+            clock,
+            refresh,
+            issuer,
+        }
+    }
+
+    /// `grant_type=authorization_code`.
+    ///
+    /// # Errors
+    /// `invalid_grant` for any problem with the code, redirect URI or verifier;
+    /// `unauthorized_client`; `invalid_request` for missing parameters.
+    pub async fn exchange_code(
+        &self,
+        client: &Client,
+        code: Option<&str>,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> Result<TokenResponse> {
+        if !client.allows(GrantType::AuthorizationCode) {
+            return Err(OAuthError::unauthorized_client(
+                "this client may not use the authorization code grant",
+            ));
+        }
+        let code = code.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        let now = self.clock.now();
+        let issue = CodeIssue {
+            access: self.access.reserve(now),
+            family_id: client.allows(GrantType::RefreshToken).then(Uuid::new_v4),
+        };
+        let stored = match self.codes.consume(&TokenHash::of(code), now, issue).await? {
+            CodeConsumption::Consumed(stored) => stored,
+            CodeConsumption::Replayed(stored) => {
+                self.revoke_code_tokens(&stored.issued, now).await?;
+                tracing::warn!(client_id = %stored.client_id, "authorization code replayed; its tokens were revoked");
+                return Err(OAuthError::invalid_grant("the code was already used"));
+            }
+            CodeConsumption::Unknown => {
+                return Err(OAuthError::invalid_grant("unknown code"));
+            }
+        };
+        // From here on the code is used up, whatever the outcome.
+        let verified = stored.client_id == client.id
+            && redirect_uri == Some(stored.redirect_uri.as_str())
+            && now < stored.expires_at
+            && verifier.is_some_and(|v| stored.challenge.is_satisfied_by(v) == Ok(true));
+        if !verified {
+            return Err(OAuthError::invalid_grant(
+                "the code is invalid, expired, issued to another client or redirect URI, or the code_verifier does not match",
+            ));
+        }
+        let user = self.active_user(stored.user_id).await?;
+        let access_token = self.access.sign(
+            issue.access,
+            &Subject::User(user.id),
+            &client.id,
+            &stored.scope,
+            &roles_of(&user),
+        )?;
+        let refresh_token = match issue.family_id {
+            Some(family_id) => {
+                let secret = OpaqueToken::generate().map_err(super::Error::from)?;
+                self.refresh_tokens
+                    .insert(&RefreshToken {
+                        hash: secret.hash(),
+                        family_id,
+                        client_id: client.id.clone(),
+                        user_id: user.id,
+                        scope: stored.scope.clone(),
+                        created_at: now,
+                        family_expires_at: now + self.refresh.ttl,
+                        used_at: None,
+                        revoked_at: None,
+                        access: issue.access,
+                    })
+                    .await?;
+                Some(secret.expose().to_owned())
+            }
+            None => None,
+        };
+        Ok(self.response(access_token, refresh_token, &stored.scope))
+    }
+
+    /// `grant_type=refresh_token`: rotation with reuse detection.
+    ///
+    /// # Errors
+    /// `invalid_grant` for an unknown, foreign, expired, revoked or reused token (reuse also
+    /// revokes the family); `invalid_scope` for a wider scope.
+    pub async fn refresh(
+        &self,
+        client: &Client,
+        presented: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse> {
+        if !client.allows(GrantType::RefreshToken) {
+            return Err(OAuthError::unauthorized_client(
+                "this client may not use the refresh token grant",
+            ));
+        }
+        let presented =
+            presented.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let now = self.clock.now();
+        let hash = TokenHash::of(presented);
+        let invalid =
+            || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+        let Some(token) = self.refresh_tokens.find(&hash).await? else {
+            return Err(invalid());
+        };
+        if token.client_id != client.id {
+            return Err(invalid());
+        }
+        if token.used_at.is_some() {
+            self.revoke_family(token.family_id, now).await?;
+            tracing::warn!(client_id = %client.id, "refresh token reused; its family was revoked");
+            return Err(invalid());
+        }
+        if !token.is_live_at(now, self.refresh.idle) {
+            return Err(invalid());
+        }
+        let scope = narrowed(scope, &token.scope)?;
+        let user = self.active_user(token.user_id).await?;
+        let access = self.access.reserve(now);
+        let secret = OpaqueToken::generate().map_err(super::Error::from)?;
+        let successor = RefreshToken {
+            hash: secret.hash(),
+            scope: scope.clone(),
+            created_at: now,
+            used_at: None,
+            revoked_at: None,
+            access,
+            ..token.clone()
+        };
+        if !self.refresh_tokens.rotate(&hash, now, &successor).await? {
+            // Another request rotated it first: this presentation is a reuse.
+            self.revoke_family(token.family_id, now).await?;
+            tracing::warn!(client_id = %client.id, "concurrent refresh token reuse; its family was revoked");
+            return Err(invalid());
+        }
+        let access_token = self.access.sign(
+            access,
+            &Subject::User(user.id),
+            &client.id,
+            &scope,
+            &roles_of(&user),
+        )?;
+        Ok(self.response(access_token, Some(secret.expose().to_owned()), &scope))
+    }
+
+    /// `grant_type=client_credentials`: confidential clients only, no refresh token.
+    ///
+    /// # Errors
+    /// `unauthorized_client` for public clients or clients without the grant; `invalid_scope`.
+    pub async fn client_credentials(
+        &self,
+        client: &Client,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse> {
+        if client.auth_method == AuthMethod::None || !client.allows(GrantType::ClientCredentials) {
+            return Err(OAuthError::unauthorized_client(
+                "client_credentials is for confidential clients registered with that grant",
+            ));
+        }
+        let scope = narrowed(scope, &client.scope)?;
+        let access = self.access.reserve(self.clock.now());
+        let token = self.access.sign(
+            access,
+            &Subject::Client(client.id.clone()),
+            &client.id,
+            &scope,
+            &[],
+        )?;
+        Ok(self.response(token, None, &scope))
+    }
+
+    /// RFC 7009: revokes a refresh token (its whole family) or an access token (its `jti`)
+    /// that belongs to `client`. Anything else is silently ignored.
+    ///
+    /// # Errors
+    /// Only a store failure.
+    pub async fn revoke(&self, client: &Client, token: &str) -> Result<()> {
+        let now = self.clock.now();
+        if let Some(refresh) = self.refresh_tokens.find(&TokenHash::of(token)).await? {
+            if refresh.client_id == client.id {
+                self.revoke_family(refresh.family_id, now).await?;
+            }
+            return Ok(());
+        }
+        if let Ok(claims) = self.access.decode(token)
+            && claims.client_id == client.id.as_str()
+        {
+            self.access.revoke(&[claims.issued()]).await?;
+        }
+        Ok(())
+    }
+
+    /// RFC 7662 for a confidential client. Access tokens: live when they verify, are not
+    /// deny-listed and their user is active. Refresh tokens: only the introspecting client's
+    /// own, live ones are active.
+    ///
+    /// # Errors
+    /// `invalid_client` for a public client; a store failure.
+    pub async fn introspect(&self, client: &Client, token: &str) -> Result<Introspection> {
+        if !client.auth_method.is_confidential() {
+            return Err(OAuthError::invalid_client());
+        }
+        if let Ok(claims) = self.access.verify(token).await.map_err(OAuthError::from)? {
+            return self.introspect_access(claims).await;
+        }
+        let now = self.clock.now();
+        let Some(refresh) = self.refresh_tokens.find(&TokenHash::of(token)).await? else {
+            return Ok(Introspection::default());
+        };
+        if refresh.client_id != client.id || !refresh.is_live_at(now, self.refresh.idle) {
+            return Ok(Introspection::default());
+        }
+        let exp = refresh
+            .family_expires_at
+            .min(refresh.created_at + self.refresh.idle);
+        Ok(Introspection {
+            active: true,
+            details: Some(IntrospectionDetails {
+                scope: refresh.scope.to_string(),
+                client_id: refresh.client_id.to_string(),
+                sub: refresh.user_id.to_string(),
+                exp: exp.unix_timestamp(),
+                iat: refresh.created_at.unix_timestamp(),
+                iss: self.issuer.clone(),
+                aud: None,
+                token_type: "refresh_token",
+            }),
+        })
+    }
+
+    async fn introspect_access(&self, claims: AccessClaims) -> Result<Introspection> {
+        if let Some(user_id) = claims.user_id() {
+            let active = self
+                .users
+                .find_by_id(user_id)
+                .await?
+                .is_some_and(|u| u.is_active);
+            if !active {
+                return Ok(Introspection::default());
+            }
+        }
+        Ok(Introspection {
+            active: true,
+            details: Some(IntrospectionDetails {
+                scope: claims.scope,
+                client_id: claims.client_id,
+                sub: claims.sub,
+                exp: claims.exp,
+                iat: claims.iat,
+                iss: claims.iss,
+                aud: Some(claims.aud),
+                token_type: "Bearer",
+            }),
+        })
+    }
+
+    async fn active_user(&self, id: UserId) -> Result<User> {
+        self.users
+            .find_by_id(id)
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or_else(|| OAuthError::invalid_grant("the user is disabled or gone"))
+    }
+
+    async fn revoke_family(&self, family_id: Uuid, now: OffsetDateTime) -> Result<()> {
+        let issued = self.refresh_tokens.revoke_family(family_id, now).await?;
+        Ok(self.access.revoke(&issued).await?)
+    }
+
+    async fn revoke_code_tokens(
+        &self,
+        issued: &Option<CodeIssue>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let Some(issued) = issued else {
+            return Ok(());
+        };
+        if let Some(family_id) = issued.family_id {
+            self.revoke_family(family_id, now).await?;
+        }
+        let access: [IssuedAccess; 1] = [issued.access];
+        Ok(self.access.revoke(&access).await?)
+    }
+
+    fn response(
+        &self,
+        access_token: String,
+        refresh_token: Option<String>,
+        scope: &Scope,
+    ) -> TokenResponse {
+        TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.access.ttl().whole_seconds(),
+            refresh_token,
+            scope: scope.to_string(),
+        }
+    }
+}
+
+/// The requested scope if it is within `allowed`, else `allowed` itself when none was asked.
+fn narrowed(requested: Option<&str>, allowed: &Scope) -> Result<Scope> {
+    match requested {
+        None => Ok(allowed.clone()),
+        Some(raw) => Scope::parse(raw)
+            .ok()
+            .filter(|s| s.is_subset_of(allowed))
+            .ok_or_else(|| OAuthError::invalid_scope("the scope may only narrow what was granted")),
+    }
+}
+
+fn roles_of(user: &User) -> Vec<Role> {
+    user.roles.iter().copied().collect()
+}
