@@ -25,9 +25,8 @@ pub const SEED_EMAIL: &str = "test@example.com";
 /// Its password.
 pub const SEED_PASSWORD: &str = "test-password";
 
-/// How often expired sessions are swept, and how many rows one statement may delete.
+/// How often expired rows are swept.
 const CLEANUP_EVERY: Duration = Duration::from_secs(600);
-const CLEANUP_BATCH: u32 = 1000;
 
 /// Opens the configured store: Postgres (migrated) when `DATABASE_URL` is set, else memory.
 ///
@@ -137,7 +136,7 @@ pub async fn build_state(
 /// When the store cannot be opened or the address cannot be bound.
 pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupError> {
     let repos = open_repos(&config).await?;
-    spawn_session_cleanup(repos.clone(), clock.clone());
+    spawn_cleanup(repos.clone(), clock.clone());
     let state = build_state(&config, repos, clock).await?;
     let addr = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(addr)
@@ -176,6 +175,32 @@ pub async fn migrate(config: &Config) -> Result<(), StartupError> {
     open_repos(config).await.map(drop)
 }
 
+/// `auth-service keys generate`: a new PKCS#8 PEM on stdout, or in a new file with mode 0600.
+///
+/// # Errors
+/// When the key cannot be generated or the file cannot be created (it may not exist yet).
+pub fn generate_key(out: Option<&std::path::Path>) -> Result<(), StartupError> {
+    use std::io::Write as _;
+    let pem = services::keys::generate_private_key_pem()?;
+    let io_error = |context: String| move |source| StartupError::Io { context, source };
+    match out {
+        None => std::io::stdout()
+            .write_all(pem.as_bytes())
+            .map_err(io_error("cannot write to stdout".into())),
+        Some(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options
+                .open(path)
+                .map_err(io_error(format!("cannot create {}", path.display())))?;
+            file.write_all(pem.as_bytes())
+                .map_err(io_error(format!("cannot write {}", path.display())))
+        }
+    }
+}
+
 async fn seed_dev_account(accounts: &AccountService) -> Result<(), StartupError> {
     let seeded = accounts
         .create_user(SEED_EMAIL, SecretString::from(SEED_PASSWORD), "Test User")
@@ -188,28 +213,16 @@ async fn seed_dev_account(accounts: &AccountService) -> Result<(), StartupError>
     Ok(())
 }
 
-/// Deletes expired sessions in bounded batches, so one sweep never holds a long lock.
-fn spawn_session_cleanup(repos: Repos, clock: Arc<dyn Clock>) {
+/// Sweeps expired rows every few minutes. Every instance may run it: the deletes are
+/// idempotent and bounded.
+fn spawn_cleanup(repos: Repos, clock: Arc<dyn Clock>) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(CLEANUP_EVERY);
         loop {
             ticks.tick().await;
-            loop {
-                match repos
-                    .sessions
-                    .delete_expired(clock.now(), CLEANUP_BATCH)
-                    .await
-                {
-                    Ok(n) if n == u64::from(CLEANUP_BATCH) => continue,
-                    Ok(n) => {
-                        tracing::debug!(deleted = n, "expired sessions swept");
-                        break;
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "expired-session sweep failed");
-                        break;
-                    }
-                }
+            match services::cleanup::sweep_expired(&repos, clock.now()).await {
+                Ok(deleted) => tracing::debug!(deleted, "expired rows swept"),
+                Err(err) => tracing::warn!(error = %err, "sweeping expired rows failed"),
             }
         }
     });

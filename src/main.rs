@@ -22,10 +22,39 @@ enum Command {
     Serve,
     /// Apply pending database migrations to DATABASE_URL and exit.
     Migrate,
+    /// Manage ES256 signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new ES256 (P-256) private key as PKCS#8 PEM, to stdout or to a new file
+    /// readable by its owner only.
+    Generate {
+        /// File to create (it must not exist yet).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Key generation needs no configuration: it runs on an operator's machine.
+    if let Some(Command::Keys {
+        command: KeysCommand::Generate { out },
+    }) = &cli.command
+    {
+        return match app::generate_key(out.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("auth-service: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(errors) => {
@@ -47,6 +76,7 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => app::serve(config, Arc::new(SystemClock)).await,
             Command::Migrate => app::migrate(&config).await,
+            Command::Keys { .. } => Ok(()),
         }
     });
     match outcome {

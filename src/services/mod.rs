@@ -3,6 +3,7 @@
 mod access_tokens;
 mod accounts;
 mod authorize;
+pub mod cleanup;
 mod clients;
 mod error;
 mod health;

@@ -251,6 +251,11 @@ impl TestApp {
         (client, response.json())
     }
 
+    /// The router, for clients that send requests themselves.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();

@@ -9,7 +9,10 @@
 
 mod accounts;
 mod authorize;
+mod concurrency;
+mod forgery;
 mod helpers;
 mod login_page;
+mod oauth_client;
 mod platform;
 mod token;

@@ -1,0 +1,96 @@
+//! Single use under concurrency, across instances: two app instances with independent
+//! connection pools on one Postgres database race to use one code and one refresh token.
+
+use std::sync::Arc;
+
+use auth_service::repos::postgres::{self, testing::run_with_fresh_database};
+use axum::http::StatusCode;
+use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::helpers::{TestApp, TestResponse, key_file};
+
+const RACERS: usize = 50;
+
+/// Two instances sharing the database and the signing key, each with its own pool.
+async fn two_instances(pool: sqlx::PgPool) -> (Arc<TestApp>, Arc<TestApp>) {
+    let options = (*pool.connect_options()).clone();
+    let second_pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let key = key_file();
+    let env = [("JWT_SIGNING_KEY_FILE", key.to_str().unwrap())];
+    let a = TestApp::with(&env, postgres::repos(pool)).await;
+    let b = TestApp::with(&env, postgres::repos(second_pool)).await;
+    (Arc::new(a), Arc::new(b))
+}
+
+/// Runs `RACERS` requests at once, alternating between the instances; returns the statuses
+/// and the bodies.
+async fn race<F, Fut>(a: &Arc<TestApp>, b: &Arc<TestApp>, request: F) -> Vec<TestResponse>
+where
+    F: Fn(Arc<TestApp>) -> Fut,
+    Fut: std::future::Future<Output = TestResponse> + Send + 'static,
+{
+    let handles: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let app = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(request(app))
+        })
+        .collect();
+    let mut responses = Vec::new();
+    for handle in handles {
+        responses.push(handle.await.unwrap());
+    }
+    responses
+}
+
+fn assert_exactly_one_winner(responses: &[TestResponse]) {
+    let winners = responses
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(winners, 1, "winners among {RACERS} racers");
+    for loser in responses.iter().filter(|r| r.status != StatusCode::OK) {
+        loser.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_exchanges_of_one_code_on_two_instances_have_one_winner() {
+    run_with_fresh_database(|pool| async move {
+        let (a, b) = two_instances(pool).await;
+        let session = a.signed_in_session("ada@example.com").await;
+        let client = a.register_client(json!({})).await;
+        let (code, verifier) = b.code_for(&session, &client.id).await;
+
+        let responses = race(&a, &b, |app| {
+            let (client_id, code, verifier) = (client.id.clone(), code.clone(), verifier.clone());
+            async move { app.exchange(&client_id, &code, &verifier).await }
+        })
+        .await;
+
+        assert_exactly_one_winner(&responses);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_refreshes_of_one_token_on_two_instances_have_one_winner() {
+    run_with_fresh_database(|pool| async move {
+        let (a, b) = two_instances(pool).await;
+        let (client, tokens) = a.signed_in_tokens().await;
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+        let responses = race(&a, &b, |app| {
+            let (client_id, refresh) = (client.id.clone(), refresh.clone());
+            async move { app.refresh(&client_id, &refresh).await }
+        })
+        .await;
+
+        assert_exactly_one_winner(&responses);
+    })
+    .await;
+}
