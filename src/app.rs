@@ -16,8 +16,8 @@ use crate::repos::postgres::{self, PgSettings};
 use crate::repos::{Repos, memory};
 use crate::services::keys::KeySet;
 use crate::services::{
-    self, AccessTokenService, AccessTokenSettings, AccountService, AuthorizeService, ClientService,
-    HealthService, PasswordHasher, RefreshPolicy, SessionService, TokenService,
+    self, AccessTokenService, AccessTokenSettings, AccountService, AdminService, AuthorizeService,
+    ClientService, HealthService, PasswordHasher, RefreshPolicy, SessionService, TokenService,
 };
 
 /// The development seed account (dev only).
@@ -112,6 +112,14 @@ pub async fn build_state(
         },
         oauth.issuer.clone(),
     ));
+    let admin = Arc::new(AdminService::new(
+        repos.users.clone(),
+        repos.sessions.clone(),
+        repos.refresh_tokens.clone(),
+        repos.codes.clone(),
+        access.clone(),
+        clock.clone(),
+    ));
     if config.env == AppEnv::Dev {
         seed_dev_account(&accounts).await?;
         clients.seed_dev_client().await?;
@@ -119,6 +127,7 @@ pub async fn build_state(
     Ok(AppState {
         accounts,
         sessions,
+        admin,
         health: Arc::new(HealthService::new(repos.database.clone())),
         cookies: CookiePolicy::new(config.env.is_prod()),
         clients,
@@ -136,7 +145,7 @@ pub async fn build_state(
 /// When the store cannot be opened or the address cannot be bound.
 pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupError> {
     let repos = open_repos(&config).await?;
-    spawn_cleanup(repos.clone(), clock.clone());
+    spawn_cleanup(repos.clone(), clock.clone(), config.oauth.refresh_token_ttl);
     let state = build_state(&config, repos, clock).await?;
     let addr = SocketAddr::new(config.host, config.port);
     let listener = TcpListener::bind(addr)
@@ -201,6 +210,33 @@ pub fn generate_key(out: Option<&std::path::Path>) -> Result<(), StartupError> {
     }
 }
 
+/// `auth-service create-admin`: see [`AccountService::ensure_admin`]. Needs `DATABASE_URL`:
+/// an admin in in-memory storage would vanish with the process.
+///
+/// # Errors
+/// When `DATABASE_URL` is unset, the input is invalid, or the store fails.
+pub async fn create_admin(
+    config: &Config,
+    email: &str,
+    password: SecretString,
+) -> Result<(), StartupError> {
+    if config.database_url.is_none() {
+        return Err(crate::config::ConfigErrors(vec![
+            "DATABASE_URL: required by `auth-service create-admin`".into(),
+        ])
+        .into());
+    }
+    let repos = open_repos(config).await?;
+    let hasher =
+        Arc::new(PasswordHasher::new(config.argon2, config.password_hash_concurrency.get()).await?);
+    let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+    let accounts = AccountService::new(repos.users, hasher, clock, false);
+    let (user, created) = accounts.ensure_admin(email, password).await?;
+    let verb = if created { "created" } else { "updated" };
+    println!("{verb} admin {} ({})", user.email.as_str(), user.id);
+    Ok(())
+}
+
 async fn seed_dev_account(accounts: &AccountService) -> Result<(), StartupError> {
     let seeded = accounts
         .create_user(SEED_EMAIL, SecretString::from(SEED_PASSWORD), "Test User")
@@ -215,12 +251,12 @@ async fn seed_dev_account(accounts: &AccountService) -> Result<(), StartupError>
 
 /// Sweeps expired rows every few minutes. Every instance may run it: the deletes are
 /// idempotent and bounded.
-fn spawn_cleanup(repos: Repos, clock: Arc<dyn Clock>) {
+fn spawn_cleanup(repos: Repos, clock: Arc<dyn Clock>, code_retention: time::Duration) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(CLEANUP_EVERY);
         loop {
             ticks.tick().await;
-            match services::cleanup::sweep_expired(&repos, clock.now()).await {
+            match services::cleanup::sweep_expired(&repos, clock.now(), code_retention).await {
                 Ok(deleted) => tracing::debug!(deleted, "expired rows swept"),
                 Err(err) => tracing::warn!(error = %err, "sweeping expired rows failed"),
             }

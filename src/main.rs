@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use auth_service::clock::SystemClock;
 use auth_service::config::Config;
+use auth_service::error::StartupError;
 use auth_service::{app, telemetry};
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,13 @@ enum Command {
     Serve,
     /// Apply pending database migrations to DATABASE_URL and exit.
     Migrate,
+    /// Grant `admin` to the account with this email, creating it if needed; the password of a
+    /// new account is read from the first line of stdin (an existing account keeps its own).
+    CreateAdmin {
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+    },
     /// Manage ES256 signing keys.
     Keys {
         #[command(subcommand)]
@@ -76,6 +84,19 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => app::serve(config, Arc::new(SystemClock)).await,
             Command::Migrate => app::migrate(&config).await,
+            Command::CreateAdmin { email } => {
+                let mut line = String::new();
+                match std::io::stdin().read_line(&mut line) {
+                    Ok(_) => {
+                        let password = line.trim_end_matches(['\n', '\r']).to_owned();
+                        app::create_admin(&config, &email, password.into()).await
+                    }
+                    Err(source) => Err(StartupError::Io {
+                        context: "cannot read the password from stdin".into(),
+                        source,
+                    }),
+                }
+            }
             Command::Keys { .. } => Ok(()),
         }
     });

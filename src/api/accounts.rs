@@ -3,22 +3,21 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::error::{BearerError, Result};
-use super::extract::{AppJson, Principal};
+use super::error::Result;
+use super::extract::{AppJson, bearer_token};
 use super::{AppState, cookies};
-use crate::domain::{Role, User, UserId};
+use crate::domain::{User, UserId};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/register", post(register_user))
         .route("/auth/login", post(login_user))
         .route("/auth/logout", post(logout_user))
-        .route("/auth/me", get(get_me))
 }
 
 /// Unknown fields (such as `roles`) are ignored: nothing a client sends can set them.
@@ -78,46 +77,20 @@ async fn login_user(
     signed_in(&state, &user, StatusCode::OK).await
 }
 
-/// 204 always: ends the session (if any) and clears the cookie.
+/// 204 always: ends the session (if any), clears the cookie, and deny-lists the presented
+/// access token (if any) until it expires.
 async fn logout_user(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     if let Some(presented) = cookies::read(&headers, state.cookies.session_name()) {
         state.sessions.end(&presented).await?;
+    }
+    if let Some(token) = bearer_token(&headers) {
+        state.access.revoke_presented(token).await?;
     }
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, state.cookies.clear_session()?)],
     )
         .into_response())
-}
-
-/// `GET /auth/me` body: the account as stored now (roles included).
-#[derive(Serialize)]
-struct MeView {
-    id: UserId,
-    email: String,
-    name: String,
-    roles: Vec<Role>,
-    is_active: bool,
-}
-
-/// The caller's account; 401 without a valid bearer token (a session cookie is not enough);
-/// 403 for a client's own (`client_credentials`) token.
-async fn get_me(State(state): State<AppState>, Principal(claims): Principal) -> Response {
-    let Some(user_id) = claims.user_id() else {
-        return BearerError::Forbidden("this token acts for a client, not a user").into_response();
-    };
-    match state.accounts.find(user_id).await {
-        Ok(Some(user)) => Json(MeView {
-            id: user.id,
-            email: user.email.as_str().to_owned(),
-            name: user.name.as_str().to_owned(),
-            roles: user.roles.iter().copied().collect(),
-            is_active: user.is_active,
-        })
-        .into_response(),
-        Ok(None) => BearerError::InvalidToken.into_response(),
-        Err(err) => super::error::ApiError::from(err).into_response(),
-    }
 }
 
 async fn signed_in(state: &AppState, user: &User, status: StatusCode) -> Result<Response> {

@@ -15,6 +15,8 @@ use crate::services;
 pub struct ApiError {
     status: StatusCode,
     detail: Cow<'static, str>,
+    /// `WWW-Authenticate` value for 401s and scope 403s.
+    challenge: Option<&'static str>,
 }
 
 /// Result of a handler.
@@ -26,6 +28,16 @@ impl ApiError {
         Self {
             status,
             detail: detail.into(),
+            challenge: None,
+        }
+    }
+
+    /// Adds a `WWW-Authenticate` challenge.
+    #[must_use]
+    pub fn with_challenge(self, challenge: &'static str) -> Self {
+        Self {
+            challenge: Some(challenge),
+            ..self
         }
     }
 
@@ -79,6 +91,8 @@ impl From<services::Error> for ApiError {
                 StatusCode::FORBIDDEN,
                 "self-service registration is disabled",
             ),
+            E::Forbidden(forbidden) => BearerError::Forbidden(forbidden).into(),
+            E::NotFound => Self::new(StatusCode::NOT_FOUND, "no such resource"),
             E::Unavailable(cause) => {
                 tracing::warn!(cause, "backing store unavailable");
                 Self::new(
@@ -113,6 +127,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
@@ -168,39 +188,38 @@ pub enum BearerError {
     /// A token that is malformed, forged, expired or revoked.
     InvalidToken,
     /// A valid token that may not do this.
-    Forbidden(&'static str),
+    Forbidden(services::Forbidden),
     /// The deny-list could not be read.
     Unavailable(ApiError),
 }
 
+impl From<BearerError> for ApiError {
+    fn from(err: BearerError) -> Self {
+        match err {
+            BearerError::Missing => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "a bearer access token is required",
+            )
+            .with_challenge(r#"Bearer realm="auth-service""#),
+            BearerError::InvalidToken => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "the access token is invalid, expired or revoked",
+            )
+            .with_challenge(r#"Bearer realm="auth-service", error="invalid_token""#),
+            BearerError::Forbidden(forbidden @ services::Forbidden::MissingScope(_)) => {
+                Self::new(StatusCode::FORBIDDEN, forbidden.to_string())
+                    .with_challenge(r#"Bearer realm="auth-service", error="insufficient_scope""#)
+            }
+            BearerError::Forbidden(forbidden) => {
+                Self::new(StatusCode::FORBIDDEN, forbidden.to_string())
+            }
+            BearerError::Unavailable(problem) => problem,
+        }
+    }
+}
+
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
-        let (problem, challenge) = match self {
-            Self::Missing => (
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "a bearer access token is required",
-                ),
-                r#"Bearer realm="auth-service""#,
-            ),
-            Self::InvalidToken => (
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "the access token is invalid, expired or revoked",
-                ),
-                r#"Bearer realm="auth-service", error="invalid_token""#,
-            ),
-            Self::Forbidden(detail) => (
-                ApiError::new(StatusCode::FORBIDDEN, detail),
-                r#"Bearer realm="auth-service", error="insufficient_scope""#,
-            ),
-            Self::Unavailable(problem) => return problem.into_response(),
-        };
-        let mut response = problem.into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(challenge),
-        );
-        response
+        ApiError::from(self).into_response()
     }
 }

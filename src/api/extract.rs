@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::{ApiError, BearerError, oauth_error_response};
-use crate::services::{AccessClaims, OAuthError, OAuthErrorCode};
+use crate::services::{OAuthError, OAuthErrorCode, Principal};
 
 /// `axum::Json` with problem+json rejections.
 pub struct AppJson<T>(pub T);
@@ -172,11 +172,8 @@ fn oauth_status(rejection: StatusCode) -> StatusCode {
     }
 }
 
-/// The caller of a bearer-protected route: the verified claims of its access token. Every
-/// such route takes this extractor; none reads the header itself.
-#[derive(Debug, Clone)]
-pub struct Principal(pub AccessClaims);
-
+/// The caller of a bearer-protected route, from its verified access token. Every such route
+/// takes this extractor; none reads the header itself.
 impl FromRequestParts<AppState> for Principal {
     type Rejection = BearerError;
 
@@ -184,17 +181,18 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or(BearerError::Missing)?;
+        let token = bearer_token(&parts.headers).ok_or(BearerError::Missing)?;
         match state.access.verify(token).await {
-            Ok(Ok(claims)) => Ok(Self(claims)),
+            Ok(Ok(claims)) => Ok(Principal::from_claims(claims)),
             Ok(Err(_)) => Err(BearerError::InvalidToken),
             Err(err) => Err(BearerError::Unavailable(err.into())),
         }
     }
 }
 
-fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+/// The token of an `Authorization: Bearer` header, if there is one.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

@@ -59,8 +59,28 @@ async fn get_login(
 async fn post_login(
     State(state): State<AppState>,
     headers: HeaderMap,
-    AppForm(form): AppForm<LoginForm>,
+    form: Result<AppForm<LoginForm>, ApiError>,
 ) -> Result<Response> {
+    // A form that does not parse (repeated fields, say) cannot carry a valid CSRF token: the
+    // same 403 and fresh form. Other rejections (size, content type) stay problems.
+    let form = match form {
+        Ok(AppForm(form)) => form,
+        Err(rejection)
+            if matches!(
+                rejection.status(),
+                StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
+            ) =>
+        {
+            return render(
+                &state,
+                StatusCode::FORBIDDEN,
+                "/",
+                "",
+                Some("Your sign-in form expired. Please try again."),
+            );
+        }
+        Err(rejection) => return Err(rejection),
+    };
     let next = safe_next(&form.next);
     let expected = cookies::read(&headers, state.cookies.csrf_name()).unwrap_or_default();
     let csrf_ok =

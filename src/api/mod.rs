@@ -9,6 +9,7 @@ mod health;
 mod login_page;
 mod middleware;
 mod oauth;
+mod users;
 
 use std::sync::Arc;
 
@@ -18,8 +19,8 @@ use axum::extract::DefaultBodyLimit;
 pub use login_page::safe_next;
 
 use crate::services::{
-    AccessTokenService, AccountService, AuthorizeService, ClientService, HealthService,
-    SessionService, TokenService,
+    AccessTokenService, AccountService, AdminService, AuthorizeService, ClientService,
+    HealthService, SessionService, TokenService,
 };
 use cookies::CookiePolicy;
 use error::ApiError;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub accounts: Arc<AccountService>,
     /// Browser sessions.
     pub sessions: Arc<SessionService>,
+    /// The admin API.
+    pub admin: Arc<AdminService>,
     /// Backing-store probes.
     pub health: Arc<HealthService>,
     /// Cookie attributes for this environment.
@@ -59,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::router())
         .merge(login_page::router())
         .merge(oauth::router())
+        .merge(users::router())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::{ApiError, BearerError};
-use super::extract::{OAuthForm, OAuthJson, Principal};
+use super::extract::{OAuthForm, OAuthJson};
 use super::{AppState, cookies};
 use crate::domain::{AuthMethod, Client, GrantType, SUPPORTED_SCOPES};
 use crate::services::{
     AuthorizeRejection, AuthorizeRequest, ClientRegistration, OAuthError, OAuthErrorCode,
-    PresentedCredentials,
+    PresentedCredentials, Principal,
 };
 
 pub fn router() -> Router<AppState> {
@@ -61,13 +61,9 @@ async fn register_client(
     OAuthJson(request): OAuthJson<ClientRegistration>,
 ) -> Response {
     if state.client_registration_requires_admin {
-        match principal {
-            Ok(Principal(claims)) if claims.roles.iter().any(|r| r == "admin") => {}
-            Ok(_) => {
-                return BearerError::Forbidden("registering clients needs the admin role")
-                    .into_response();
-            }
-            Err(rejection) => return rejection.into_response(),
+        let admin = principal.and_then(|p| p.require_admin().map_err(BearerError::Forbidden));
+        if let Err(rejection) = admin {
+            return rejection.into_response();
         }
     }
     match state.clients.register(request).await {
@@ -144,7 +140,15 @@ async fn authorize_outcome(
             params.push(("iss", state.issuer.clone()));
             return Err(redirect_with(&redirect_uri, &params));
         }
-        Err(AuthorizeRejection::Store(error)) => return Err(error.into_response()),
+        // /oauth/authorize is a browser endpoint: problem+json, not an OAuth error body.
+        Err(AuthorizeRejection::Store(error)) => {
+            let status = if error.code == OAuthErrorCode::TemporarilyUnavailable {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            return Err(ApiError::new(status, error.description).into_response());
+        }
     };
 
     let session = match cookies::read(headers, state.cookies.session_name()) {

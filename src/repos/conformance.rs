@@ -34,6 +34,8 @@ macro_rules! conformance_tests {
             user_email_is_unique,
             user_unknown_is_none,
             user_password_hash_update,
+            user_profile_roles_and_activity_updates,
+            user_listing_pages_in_id_order,
             session_insert_then_find_live,
             session_is_dead_from_its_expiry_instant,
             session_delete_is_idempotent,
@@ -48,6 +50,7 @@ macro_rules! conformance_tests {
             refresh_concurrent_rotations_have_one_winner,
             refresh_revoke_family_reports_its_access_tokens,
             denylist_deny_is_idempotent_and_expires,
+            revoking_a_user_reports_every_access_token_issued_to_them,
         );
     };
     (@cases $runner:path; $($case:ident),* $(,)?) => {
@@ -593,4 +596,127 @@ pub async fn denylist_deny_is_idempotent_and_expires(repos: Repos) {
         1
     );
     assert!(!repos.denylist.is_denied(token.jti).await.unwrap());
+}
+
+pub async fn user_profile_roles_and_activity_updates(repos: Repos) {
+    let created = now();
+    let jo = user("jo@example.com", created);
+    repos.users.insert(&jo).await.unwrap();
+    let t1 = created + Duration::seconds(1);
+    let t2 = created + Duration::seconds(2);
+    let t3 = created + Duration::seconds(3);
+
+    let renamed = repos
+        .users
+        .update_name(jo.id, &DisplayName::parse("Jo Two").unwrap(), t1)
+        .await
+        .unwrap();
+    assert_eq!(renamed.name.as_str(), "Jo Two");
+    assert_eq!(renamed.updated_at, t1);
+    let admin = BTreeSet::from([Role::User, Role::Admin]);
+    let promoted = repos.users.set_roles(jo.id, &admin, t2).await.unwrap();
+    assert_eq!(promoted.roles, admin);
+    let disabled = repos.users.deactivate(jo.id, t3).await.unwrap();
+    assert!(!disabled.is_active);
+
+    let stored = repos.users.find_by_id(jo.id).await.unwrap().unwrap();
+    assert_eq!(stored, disabled);
+    assert_eq!(stored.name.as_str(), "Jo Two");
+    assert_eq!(stored.roles, admin);
+    assert_eq!(stored.updated_at, t3);
+
+    let nobody = UserId::generate();
+    let name = DisplayName::parse("X").unwrap();
+    assert!(matches!(
+        repos.users.update_name(nobody, &name, t1).await,
+        Err(RepoError::NotFound)
+    ));
+    assert!(matches!(
+        repos.users.set_roles(nobody, &admin, t1).await,
+        Err(RepoError::NotFound)
+    ));
+    assert!(matches!(
+        repos.users.deactivate(nobody, t1).await,
+        Err(RepoError::NotFound)
+    ));
+}
+
+pub async fn user_listing_pages_in_id_order(repos: Repos) {
+    let at = now();
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let u = user(&format!("page{i}@example.com"), at);
+        repos.users.insert(&u).await.unwrap();
+        ids.push(u.id);
+    }
+    ids.sort();
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = repos.users.list_after(after, 3).await.unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page.iter().map(|u| u.id));
+    }
+    assert_eq!(seen, ids);
+    assert!(
+        repos
+            .users
+            .list_after(ids.last().copied(), 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn revoking_a_user_reports_every_access_token_issued_to_them(repos: Repos) {
+    let at = now();
+    let (user_id, client_id) = owner(&repos, at).await;
+    let (other_user, _) = owner(&repos, at).await;
+    let mine = refresh(user_id, client_id.clone(), Uuid::new_v4(), at);
+    let theirs = refresh(other_user, client_id.clone(), Uuid::new_v4(), at);
+    repos.refresh_tokens.insert(&mine).await.unwrap();
+    repos.refresh_tokens.insert(&theirs).await.unwrap();
+    let stored = code(user_id, client_id, at);
+    repos.codes.insert(&stored).await.unwrap();
+    let issue = CodeIssue {
+        access: access(at),
+        family_id: None,
+    };
+    repos.codes.consume(&stored.hash, at, issue).await.unwrap();
+
+    let revoked = repos
+        .refresh_tokens
+        .revoke_for_user(user_id, at)
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec![mine.access]);
+    let mine_now = repos
+        .refresh_tokens
+        .find(&mine.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mine_now.revoked_at, Some(at));
+    let theirs_now = repos
+        .refresh_tokens
+        .find(&theirs.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(theirs_now.revoked_at, None);
+    assert_eq!(
+        repos.codes.issued_to_user(user_id).await.unwrap(),
+        vec![issue.access]
+    );
+    assert!(
+        repos
+            .codes
+            .issued_to_user(other_user)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

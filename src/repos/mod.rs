@@ -8,9 +8,11 @@ use time::OffsetDateTime;
 
 use uuid::Uuid;
 
+use std::collections::BTreeSet;
+
 use crate::domain::{
-    AuthorizationCode, Client, ClientId, CodeIssue, Email, IssuedAccess, RefreshToken, Session,
-    StoredPasswordHash, TokenHash, User, UserId,
+    AuthorizationCode, Client, ClientId, CodeIssue, DisplayName, Email, IssuedAccess, RefreshToken,
+    Role, Session, StoredPasswordHash, TokenHash, User, UserId,
 };
 
 #[cfg(any(test, feature = "conformance"))]
@@ -71,6 +73,38 @@ pub trait UserRepo: Send + Sync {
         hash: &StoredPasswordHash,
         now: OffsetDateTime,
     ) -> Result<()>;
+
+    /// Renames a user; returns the updated record.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such user.
+    async fn update_name(
+        &self,
+        id: UserId,
+        name: &DisplayName,
+        now: OffsetDateTime,
+    ) -> Result<User>;
+
+    /// Replaces a user's roles; returns the updated record.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such user.
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        now: OffsetDateTime,
+    ) -> Result<User>;
+
+    /// Marks a user inactive; returns the updated record.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such user.
+    async fn deactivate(&self, id: UserId, now: OffsetDateTime) -> Result<User>;
+
+    /// Up to `limit` users with ids greater than `after`, in id order (keyset pagination:
+    /// a page never repeats or skips a user that existed when the listing started).
+    async fn list_after(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>>;
 }
 
 /// Browser sessions, keyed by the digest of their cookie secret.
@@ -122,6 +156,10 @@ pub trait AuthCodeRepo: Send + Sync {
     /// Stores a new code.
     async fn insert(&self, code: &AuthorizationCode) -> Result<()>;
 
+    /// The access tokens issued by exchanges of this user's codes (to deny-list them when the
+    /// user is disabled).
+    async fn issued_to_user(&self, user_id: UserId) -> Result<Vec<IssuedAccess>>;
+
     /// Marks the code consumed at `now`, recording `issue`, if and only if no one did before:
     /// an atomic conditional update, so of any number of concurrent calls (on any instance)
     /// exactly one gets `Consumed`. Expiry is the caller's check.
@@ -155,11 +193,20 @@ pub trait RefreshTokenRepo: Send + Sync {
         successor: &RefreshToken,
     ) -> Result<bool>;
 
-    /// Revokes every token of the family; returns the access tokens issued with them, for
-    /// the deny-list.
+    /// Revokes every not yet revoked token of the family, including successors committed
+    /// while this runs; returns the access tokens issued with the tokens it revoked, for the
+    /// deny-list.
     async fn revoke_family(
         &self,
         family_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IssuedAccess>>;
+
+    /// Revokes every not yet revoked refresh token of a user; returns the access tokens issued
+    /// with them.
+    async fn revoke_for_user(
+        &self,
+        user_id: UserId,
         now: OffsetDateTime,
     ) -> Result<Vec<IssuedAccess>>;
 

@@ -245,6 +245,26 @@ impl AccessTokenService {
         Ok(Ok(claims))
     }
 
+    /// Whether the token with this `jti` is deny-listed.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn is_revoked(&self, jti: Uuid) -> Result<bool> {
+        Ok(self.denylist.is_denied(jti).await?)
+    }
+
+    /// Deny-lists a presented token if it is one of ours and still valid (logout); anything
+    /// else is ignored.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn revoke_presented(&self, token: &str) -> Result<()> {
+        match self.decode(token) {
+            Ok(claims) => self.revoke(&[claims.issued()]).await,
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Revokes a token until its expiry.
     ///
     /// # Errors

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::{Error, PasswordHasher, Result, Verdict};
+use super::{Error, PasswordHasher, Principal, Result, Verdict};
 use crate::clock::Clock;
 use crate::domain::{DisplayName, Email, Password, Role, User, UserId};
 use crate::repos::{RepoError, USER_EMAIL_UNIQUE, UserRepo};
@@ -118,6 +118,60 @@ impl AccountService {
     /// A store failure.
     pub async fn find(&self, id: UserId) -> Result<Option<User>> {
         Ok(self.users.find_by_id(id).await?)
+    }
+
+    /// `create-admin`: grants `admin` to the account with this email, creating it with
+    /// `password` if there is none (an existing account keeps its password). Returns the
+    /// account and whether it was created.
+    ///
+    /// # Errors
+    /// `Invalid` (email, or password for a new account), or a store failure.
+    pub async fn ensure_admin(&self, email: &str, password: SecretString) -> Result<(User, bool)> {
+        let parsed = Email::parse(email)?;
+        let (user, created) = match self.users.find_by_email(&parsed).await? {
+            Some(user) => (user, false),
+            None => {
+                let name = parsed.as_str().split('@').next().unwrap_or("admin");
+                match self.create_user(email, password, name).await {
+                    Ok(user) => (user, true),
+                    // Created concurrently by someone else: promote that one.
+                    Err(Error::EmailTaken) => (
+                        self.users
+                            .find_by_email(&parsed)
+                            .await?
+                            .ok_or(Error::NotFound)?,
+                        false,
+                    ),
+                    Err(other) => return Err(other),
+                }
+            }
+        };
+        let mut roles = user.roles.clone();
+        roles.extend([Role::User, Role::Admin]);
+        let user = self
+            .users
+            .set_roles(user.id, &roles, self.clock.now())
+            .await?;
+        Ok((user, created))
+    }
+
+    /// Renames `target`, if the caller is that user or an admin. The permission is checked
+    /// before the lookup, so others get 403 whether or not `target` exists.
+    ///
+    /// # Errors
+    /// `Forbidden`, `Invalid` (name), `NotFound` (admins only).
+    pub async fn rename(&self, caller: &Principal, target: UserId, name: &str) -> Result<User> {
+        caller.require_self_or_admin(target)?;
+        let name = DisplayName::parse(name)?;
+        match self
+            .users
+            .update_name(target, &name, self.clock.now())
+            .await
+        {
+            Ok(user) => Ok(user),
+            Err(RepoError::NotFound) => Err(Error::NotFound),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Best effort: a failure leaves the old (still valid) hash in place and is only logged.

@@ -164,7 +164,8 @@ impl AuthorizeService {
                     )
                 })
             })?;
-        let scope = match request.scope.as_deref() {
+        // An empty scope is no scope parameter: the client's registered scopes (RFC 6749 §3.3).
+        let scope = match request.scope.as_deref().filter(|raw| !raw.is_empty()) {
             None => client.scope.clone(),
             Some(raw) => Scope::parse(raw)
                 .map_err(|_| redirect(OAuthErrorCode::InvalidScope, "unknown scope"))?,

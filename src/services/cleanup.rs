@@ -8,23 +8,25 @@ use crate::repos::{Repos, Result};
 /// Rows deleted per statement.
 pub const BATCH: u32 = 1000;
 
-/// Consumed or expired codes are kept this long after expiry, so that a late replay is still
-/// recognised (and revokes what the code issued) rather than looking like an unknown code.
-pub const CODE_RETENTION: Duration = Duration::days(1);
-
 /// Deny-list entries outlive their token's `exp` by this margin, to cover verification
 /// leeway.
 pub const DENYLIST_MARGIN: Duration = Duration::minutes(10);
 
 /// Deletes expired sessions, codes, refresh-token families and deny-list entries; returns how
-/// many rows went.
+/// many rows went. Codes are kept `code_retention` past their expiry (the refresh-token
+/// lifetime): a replay is then recognised, and revokes what the code issued, for as long as
+/// any of that can still be alive.
 ///
 /// # Errors
 /// The first store failure (the next sweep retries).
-pub async fn sweep_expired(repos: &Repos, now: OffsetDateTime) -> Result<u64> {
+pub async fn sweep_expired(
+    repos: &Repos,
+    now: OffsetDateTime,
+    code_retention: Duration,
+) -> Result<u64> {
     let mut total = 0;
     total += drain(|| repos.sessions.delete_expired(now, BATCH)).await?;
-    total += drain(|| repos.codes.delete_expired(now - CODE_RETENTION, BATCH)).await?;
+    total += drain(|| repos.codes.delete_expired(now - code_retention, BATCH)).await?;
     total += drain(|| repos.refresh_tokens.delete_expired(now, BATCH)).await?;
     total += drain(|| repos.denylist.delete_expired(now - DENYLIST_MARGIN, BATCH)).await?;
     Ok(total)
@@ -97,7 +99,9 @@ mod tests {
         };
         repos.denylist.deny(&[denied, still_denied]).await.unwrap();
 
-        let deleted = sweep_expired(&repos, now).await.unwrap();
+        let deleted = sweep_expired(&repos, now, Duration::days(30))
+            .await
+            .unwrap();
 
         assert_eq!(deleted, u64::try_from(backlog).unwrap() + 1);
         assert!(

@@ -204,6 +204,15 @@ impl ClientService {
     /// # Errors
     /// A store failure.
     pub async fn find(&self, id: &str) -> Result<Option<Client>, OAuthError> {
+        // Ids are ours (UUID hex or seeded names): anything else cannot exist, and some of it
+        // (a NUL byte) would make the database refuse the query.
+        let plausible = (1..=128).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+        if !plausible {
+            return Ok(None);
+        }
         Ok(self.clients.find(&ClientId::new(id)).await?)
     }
 

@@ -1,5 +1,6 @@
 //! The service layer's error, in domain terms. `api::error` maps it to HTTP in one place.
 
+use super::Forbidden;
 use crate::domain::{Invalid, RandomnessUnavailable};
 use crate::repos::RepoError;
 
@@ -18,6 +19,12 @@ pub enum Error {
     /// Self-service sign-up is switched off (403).
     #[error("registration is disabled")]
     RegistrationDisabled,
+    /// The verified caller may not do this (403).
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
+    /// The target does not exist (404; only said to callers allowed to know).
+    #[error("no such resource")]
+    NotFound,
     /// A backing store is unreachable; the request may succeed later (503).
     #[error("a backing store is unavailable: {0}")]
     Unavailable(String),

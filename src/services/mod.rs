@@ -2,7 +2,9 @@
 
 mod access_tokens;
 mod accounts;
+mod admin;
 mod authorize;
+mod authz;
 pub mod cleanup;
 mod clients;
 mod error;
@@ -17,7 +19,9 @@ pub use access_tokens::{
     AccessClaims, AccessTokenService, AccessTokenSettings, Subject, TokenRejection,
 };
 pub use accounts::AccountService;
+pub use admin::{AdminService, UserPage};
 pub use authorize::{AuthorizeRejection, AuthorizeRequest, AuthorizeService, ValidAuthorization};
+pub use authz::{AdminGrant, Forbidden, Principal};
 pub use clients::{
     ClientRegistration, ClientService, DEV_CLIENT_ID, DEV_CLIENT_REDIRECT_URI, PresentedCredentials,
 };

@@ -14,8 +14,8 @@ use super::access_tokens::{AccessClaims, AccessTokenService, Subject};
 use super::oauth_error::OAuthError;
 use crate::clock::Clock;
 use crate::domain::{
-    AuthMethod, Client, CodeIssue, GrantType, IssuedAccess, OpaqueToken, RefreshToken, Role, Scope,
-    TokenHash, User, UserId,
+    AuthMethod, Client, CodeIssue, GrantType, OpaqueToken, RefreshToken, Role, Scope, TokenHash,
+    User, UserId,
 };
 use crate::repos::{AuthCodeRepo, CodeConsumption, RefreshTokenRepo, UserRepo};
 
@@ -60,9 +60,8 @@ pub struct IntrospectionDetails {
     pub iat: i64,
     /// Issuer.
     pub iss: String,
-    /// Audience (access tokens).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    /// Audience: the configured one for access tokens, the issuer for refresh tokens.
+    pub aud: String,
     /// `Bearer` or `refresh_token`.
     pub token_type: &'static str,
 }
@@ -181,6 +180,13 @@ impl TokenService {
                         access: issue.access,
                     })
                     .await?;
+                // A replay of this code racing this exchange may have revoked the family
+                // before the token above existed; it deny-lists the access token first, so
+                // seeing that means the new refresh token must die too. This exchange still
+                // won the code and answers, but with tokens that no longer work.
+                if self.access.is_revoked(issue.access.jti).await? {
+                    self.revoke_family(family_id, now).await?;
+                }
                 Some(secret.expose().to_owned())
             }
             None => None,
@@ -224,13 +230,13 @@ impl TokenService {
         if !token.is_live_at(now, self.refresh.idle) {
             return Err(invalid());
         }
+        // The access token may be narrower; the refresh token keeps the grant (RFC 6749 §6).
         let scope = narrowed(scope, &token.scope)?;
         let user = self.active_user(token.user_id).await?;
         let access = self.access.reserve(now);
         let secret = OpaqueToken::generate().map_err(super::Error::from)?;
         let successor = RefreshToken {
             hash: secret.hash(),
-            scope: scope.clone(),
             created_at: now,
             used_at: None,
             revoked_at: None,
@@ -332,7 +338,8 @@ impl TokenService {
                 exp: exp.unix_timestamp(),
                 iat: refresh.created_at.unix_timestamp(),
                 iss: self.issuer.clone(),
-                aud: None,
+                // A refresh token is presented only to this server.
+                aud: self.issuer.clone(),
                 token_type: "refresh_token",
             }),
         })
@@ -358,7 +365,7 @@ impl TokenService {
                 exp: claims.exp,
                 iat: claims.iat,
                 iss: claims.iss,
-                aud: Some(claims.aud),
+                aud: claims.aud,
                 token_type: "Bearer",
             }),
         })
@@ -377,6 +384,9 @@ impl TokenService {
         Ok(self.access.revoke(&issued).await?)
     }
 
+    /// A replayed code's tokens. The access token is deny-listed before the family is revoked:
+    /// the winning exchange checks that deny-list after storing its refresh token, so
+    /// whichever of the two runs second sees the other (see `exchange_code`).
     async fn revoke_code_tokens(
         &self,
         issued: &Option<CodeIssue>,
@@ -385,11 +395,11 @@ impl TokenService {
         let Some(issued) = issued else {
             return Ok(());
         };
+        self.access.revoke(&[issued.access]).await?;
         if let Some(family_id) = issued.family_id {
             self.revoke_family(family_id, now).await?;
         }
-        let access: [IssuedAccess; 1] = [issued.access];
-        Ok(self.access.revoke(&access).await?)
+        Ok(())
     }
 
     fn response(
@@ -408,9 +418,10 @@ impl TokenService {
     }
 }
 
-/// The requested scope if it is within `allowed`, else `allowed` itself when none was asked.
+/// The requested scope if it is within `allowed`; `allowed` itself when none (or an empty
+/// one) was asked for.
 fn narrowed(requested: Option<&str>, allowed: &Scope) -> Result<Scope> {
-    match requested {
+    match requested.filter(|raw| !raw.is_empty()) {
         None => Ok(allowed.clone()),
         Some(raw) => Scope::parse(raw)
             .ok()

@@ -51,6 +51,7 @@ async fn an_unknown_client_or_unregistered_redirect_uri_is_a_400_page_not_a_redi
             vec![("redirect_uri", "https://app.example/callback/")],
         ),
         (client.id.as_str(), vec![("redirect_uri", "")]),
+        ("a\u{0}b", vec![]),
         ("", vec![("client_id", "")]),
     ] {
         let response = app
@@ -111,6 +112,22 @@ async fn other_bad_parameters_redirect_with_the_error_state_and_iss() {
             assert!(redirect_param(&response, "code").is_none());
         }
     }
+}
+
+#[tokio::test]
+async fn an_empty_scope_means_the_clients_registered_scopes() {
+    let app = TestApp::new().await;
+    let session = app.signed_in_session("ada@example.com").await;
+    let client = app
+        .register_client(json!({"scope": "openid profile"}))
+        .await;
+    let (verifier, challenge) = pkce();
+    let response = app
+        .authorize(Some(&session), &client.id, &challenge, &[("scope", "")])
+        .await;
+    let code = redirect_param(&response, "code").expect("a code");
+    let tokens = app.exchange(&client.id, &code, &verifier).await.json();
+    assert_eq!(tokens["scope"], "openid profile");
 }
 
 #[tokio::test]

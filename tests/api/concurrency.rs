@@ -47,15 +47,30 @@ where
     responses
 }
 
-fn assert_exactly_one_winner(responses: &[TestResponse]) {
-    let winners = responses
+/// Exactly one racer gets tokens; the others are `invalid_grant`. Their presentations count
+/// as replay or reuse, so the winner's tokens end up revoked as well.
+async fn assert_exactly_one_winner(app: &TestApp, responses: &[TestResponse]) {
+    let winners: Vec<&TestResponse> = responses
         .iter()
         .filter(|r| r.status == StatusCode::OK)
-        .count();
-    assert_eq!(winners, 1, "winners among {RACERS} racers");
+        .collect();
+    assert_eq!(winners.len(), 1, "winners among {RACERS} racers");
     for loser in responses.iter().filter(|r| r.status != StatusCode::OK) {
         loser.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     }
+    let won = winners[0].json();
+    let access = won["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get_bearer("/auth/me", access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let client_id = crate::helpers::jwt_claims(access)["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.refresh(&client_id, won["refresh_token"].as_str().unwrap())
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +87,7 @@ async fn fifty_concurrent_exchanges_of_one_code_on_two_instances_have_one_winner
         })
         .await;
 
-        assert_exactly_one_winner(&responses);
+        assert_exactly_one_winner(&a, &responses).await;
     })
     .await;
 }
@@ -90,7 +105,7 @@ async fn fifty_concurrent_refreshes_of_one_token_on_two_instances_have_one_winne
         })
         .await;
 
-        assert_exactly_one_winner(&responses);
+        assert_exactly_one_winner(&a, &responses).await;
     })
     .await;
 }

@@ -389,3 +389,13 @@ impl TestResponse {
         assert_eq!(self.header("cache-control"), Some("no-store"));
     }
 }
+
+/// The claims of a JWT, unverified (for assertions).
+pub fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}

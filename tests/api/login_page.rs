@@ -148,7 +148,20 @@ async fn a_missing_or_wrong_csrf_token_is_403_with_the_form() {
     let mismatch = submit(&app, "ada@example.com", PASSWORD, "/", (&cookie, "forged")).await;
     let both_empty = submit(&app, "ada@example.com", PASSWORD, "/", ("", "")).await;
 
-    for response in [no_field, no_cookie, mismatch, both_empty] {
+    let repeated = app
+        .post_form(
+            "/login",
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &field),
+                ("csrf_token", &field),
+            ],
+            &[("login_csrf", &cookie)],
+        )
+        .await;
+
+    for response in [no_field, no_cookie, mismatch, both_empty, repeated] {
         assert_eq!(
             response.status,
             StatusCode::FORBIDDEN,

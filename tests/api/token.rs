@@ -215,9 +215,25 @@ async fn refresh_may_narrow_the_scope_but_never_widen_it() {
         .await;
     assert_eq!(narrow.status, StatusCode::OK, "{}", narrow.text());
     assert_eq!(narrow.json()["scope"], "openid");
+    let access = narrow.json()["access_token"].as_str().unwrap().to_owned();
+    let claims = jwt_part(&access, 1);
+    assert_eq!(claims["scope"], "openid");
+
+    // RFC 6749 §6: the new refresh token keeps the original grant; an empty scope is none.
     let next = narrow.json()["refresh_token"].as_str().unwrap().to_owned();
-    let after = app.refresh(&client.id, &next).await;
-    assert_eq!(after.json()["scope"], "openid", "narrowing must stick");
+    let after = app
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &next),
+                ("client_id", &client.id),
+                ("scope", ""),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(after.json()["scope"], "email openid profile");
 }
 
 #[tokio::test]
@@ -575,5 +591,27 @@ async fn a_confidential_client_can_introspect_its_own_refresh_tokens() {
         .json();
     assert_eq!(body["active"], true);
     assert_eq!(body["token_type"], "refresh_token");
+    assert_eq!(body["aud"], "http://localhost:8000");
     assert_eq!(body["client_id"], client.id.as_str());
+}
+
+#[tokio::test]
+async fn client_ids_the_database_could_not_store_are_unknown_clients_not_errors() {
+    let app = TestApp::new().await;
+    for id in ["a\u{0}b", "\u{0}", &"x".repeat(300), "é"] {
+        app.post_form(
+            "/oauth/token",
+            &[("grant_type", "client_credentials"), ("client_id", id)],
+            &[],
+        )
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+        app.post_form_basic(
+            "/oauth/token",
+            &[("grant_type", "client_credentials")],
+            (id, "s"),
+        )
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::lock;
 use crate::domain::{
-    AuthorizationCode, Client, ClientId, CodeIssue, IssuedAccess, RefreshToken, TokenHash,
+    AuthorizationCode, Client, ClientId, CodeIssue, IssuedAccess, RefreshToken, TokenHash, UserId,
 };
 use crate::repos::{
     AuthCodeRepo, CLIENT_ID_UNIQUE, ClientRepo, CodeConsumption, DenylistRepo, RefreshTokenRepo,
@@ -40,6 +40,22 @@ where
         map.remove(key);
     }
     count(doomed.len())
+}
+
+/// Revokes the not yet revoked tokens matching `selected`; returns their access tokens.
+fn revoke_where(
+    tokens: &mut HashMap<TokenHash, RefreshToken>,
+    now: OffsetDateTime,
+    selected: impl Fn(&RefreshToken) -> bool,
+) -> Vec<IssuedAccess> {
+    tokens
+        .values_mut()
+        .filter(|t| selected(t) && t.revoked_at.is_none())
+        .map(|t| {
+            t.revoked_at = Some(now);
+            t.access
+        })
+        .collect()
 }
 
 /// Clients by id.
@@ -77,6 +93,14 @@ impl AuthCodeRepo for InMemoryAuthCodeRepo {
     async fn insert(&self, code: &AuthorizationCode) -> Result<()> {
         lock(&self.codes).insert(code.hash, code.clone());
         Ok(())
+    }
+
+    async fn issued_to_user(&self, user_id: UserId) -> Result<Vec<IssuedAccess>> {
+        Ok(lock(&self.codes)
+            .values()
+            .filter(|c| c.user_id == user_id)
+            .filter_map(|c| c.issued.map(|i| i.access))
+            .collect())
     }
 
     async fn consume(
@@ -143,15 +167,19 @@ impl RefreshTokenRepo for InMemoryRefreshTokenRepo {
         family_id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Vec<IssuedAccess>> {
-        let mut tokens = lock(&self.tokens);
-        Ok(tokens
-            .values_mut()
-            .filter(|t| t.family_id == family_id)
-            .map(|t| {
-                t.revoked_at.get_or_insert(now);
-                t.access
-            })
-            .collect())
+        Ok(revoke_where(&mut lock(&self.tokens), now, |t| {
+            t.family_id == family_id
+        }))
+    }
+
+    async fn revoke_for_user(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IssuedAccess>> {
+        Ok(revoke_where(&mut lock(&self.tokens), now, |t| {
+            t.user_id == user_id
+        }))
     }
 
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
@@ -172,7 +200,7 @@ impl DenylistRepo for InMemoryDenylistRepo {
     async fn deny(&self, tokens: &[IssuedAccess]) -> Result<()> {
         let mut denied = lock(&self.denied);
         for token in tokens {
-            denied.insert(token.jti, token.expires_at);
+            denied.entry(token.jti).or_insert(token.expires_at);
         }
         Ok(())
     }

@@ -1,13 +1,13 @@
 //! In-memory [`UserRepo`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::lock;
-use crate::domain::{Email, StoredPasswordHash, User, UserId};
+use crate::domain::{DisplayName, Email, Role, StoredPasswordHash, User, UserId};
 use crate::repos::{RepoError, Result, USER_EMAIL_UNIQUE, UserRepo};
 
 /// Users in a map; the email index is kept under the same lock so uniqueness is atomic.
@@ -60,5 +60,57 @@ impl UserRepo for InMemoryUserRepo {
         user.password_hash = hash.clone();
         user.updated_at = now;
         Ok(())
+    }
+
+    async fn update_name(
+        &self,
+        id: UserId,
+        name: &DisplayName,
+        now: OffsetDateTime,
+    ) -> Result<User> {
+        self.modify(id, now, |user| user.name = name.clone())
+    }
+
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        now: OffsetDateTime,
+    ) -> Result<User> {
+        self.modify(id, now, |user| user.roles = roles.clone())
+    }
+
+    async fn deactivate(&self, id: UserId, now: OffsetDateTime) -> Result<User> {
+        self.modify(id, now, |user| user.is_active = false)
+    }
+
+    async fn list_after(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>> {
+        let state = lock(&self.state);
+        let mut users: Vec<&User> = state
+            .by_id
+            .values()
+            .filter(|u| after.is_none_or(|after| u.id > after))
+            .collect();
+        users.sort_by_key(|u| u.id);
+        Ok(users
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    }
+}
+
+impl InMemoryUserRepo {
+    fn modify(
+        &self,
+        id: UserId,
+        now: OffsetDateTime,
+        change: impl FnOnce(&mut User),
+    ) -> Result<User> {
+        let mut state = lock(&self.state);
+        let user = state.by_id.get_mut(&id).ok_or(RepoError::NotFound)?;
+        change(user);
+        user.updated_at = now;
+        Ok(user.clone())
     }
 }

@@ -202,6 +202,22 @@ impl AuthCodeRepo for PgAuthCodeRepo {
         Ok(())
     }
 
+    async fn issued_to_user(&self, user_id: UserId) -> Result<Vec<IssuedAccess>> {
+        let rows: Vec<(Uuid, OffsetDateTime)> = sqlx::query_as(
+            "SELECT issued_access_jti, issued_access_expires_at FROM authorization_code \
+             WHERE app_user_id = $1 AND issued_access_jti IS NOT NULL \
+             AND issued_access_expires_at IS NOT NULL",
+        )
+        .bind(user_id.as_uuid())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(jti, expires_at)| IssuedAccess { jti, expires_at })
+            .collect())
+    }
+
     async fn consume(
         &self,
         hash: &TokenHash,
@@ -320,6 +336,36 @@ macro_rules! bind_refresh_token {
     };
 }
 
+impl PgRefreshTokenRepo {
+    /// Runs a revoking `UPDATE` until it finds nothing left to revoke. One statement is not
+    /// enough under READ COMMITTED: a rotation that held a row lock when the statement started
+    /// commits a successor the statement cannot see. The next statement sees and revokes it,
+    /// and no rotation can start from a revoked row, so the loop ends.
+    async fn revoke_until_none_live(
+        &self,
+        statement: &'static str,
+        key: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IssuedAccess>> {
+        let mut revoked = Vec::new();
+        loop {
+            let rows: Vec<(Uuid, OffsetDateTime)> = sqlx::query_as(statement)
+                .bind(key)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+            if rows.is_empty() {
+                return Ok(revoked);
+            }
+            revoked.extend(
+                rows.into_iter()
+                    .map(|(jti, expires_at)| IssuedAccess { jti, expires_at }),
+            );
+        }
+    }
+}
+
 #[async_trait]
 impl RefreshTokenRepo for PgRefreshTokenRepo {
     async fn insert(&self, token: &RefreshToken) -> Result<()> {
@@ -383,19 +429,28 @@ impl RefreshTokenRepo for PgRefreshTokenRepo {
         family_id: Uuid,
         now: OffsetDateTime,
     ) -> Result<Vec<IssuedAccess>> {
-        let rows: Vec<(Uuid, OffsetDateTime)> = sqlx::query_as(
-            "UPDATE refresh_token SET revoked_at = COALESCE(revoked_at, $2) \
-             WHERE family_id = $1 RETURNING access_jti, access_expires_at",
+        self.revoke_until_none_live(
+            "UPDATE refresh_token SET revoked_at = $2 \
+             WHERE family_id = $1 AND revoked_at IS NULL RETURNING access_jti, access_expires_at",
+            family_id,
+            now,
         )
-        .bind(family_id)
-        .bind(now)
-        .fetch_all(&self.pool)
         .await
-        .map_err(map_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|(jti, expires_at)| IssuedAccess { jti, expires_at })
-            .collect())
+    }
+
+    async fn revoke_for_user(
+        &self,
+        user_id: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<IssuedAccess>> {
+        self.revoke_until_none_live(
+            "UPDATE refresh_token SET revoked_at = $2 \
+             WHERE app_user_id = $1 AND revoked_at IS NULL \
+             RETURNING access_jti, access_expires_at",
+            user_id.as_uuid(),
+            now,
+        )
+        .await
     }
 
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {

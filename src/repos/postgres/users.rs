@@ -1,5 +1,7 @@
 //! Postgres [`UserRepo`].
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -49,6 +51,19 @@ impl From<UserRow> for User {
             updated_at: row.updated_at,
         }
     }
+}
+
+/// `UPDATE` of one user (`$1`) setting `$assignment` (its value in `$2`) and `updated_at = $3`,
+/// returning the row.
+macro_rules! update_user_returning {
+    ($assignment:literal) => {
+        concat!(
+            "UPDATE app_user SET ",
+            $assignment,
+            ", updated_at = $3 WHERE app_user_id = $1 RETURNING app_user_id, email, name, \
+             password_hash, roles, is_active, created_at, updated_at"
+        )
+    };
 }
 
 /// `SELECT` of every `UserRow` column followed by a `WHERE` clause, as one static string.
@@ -121,5 +136,61 @@ impl UserRepo for PgUserRepo {
             return Err(RepoError::NotFound);
         }
         Ok(())
+    }
+
+    async fn update_name(
+        &self,
+        id: UserId,
+        name: &DisplayName,
+        now: OffsetDateTime,
+    ) -> Result<User> {
+        let row: Option<UserRow> = sqlx::query_as(update_user_returning!("name = $2"))
+            .bind(id.as_uuid())
+            .bind(name.as_str())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(User::from).ok_or(RepoError::NotFound)
+    }
+
+    async fn set_roles(
+        &self,
+        id: UserId,
+        roles: &BTreeSet<Role>,
+        now: OffsetDateTime,
+    ) -> Result<User> {
+        let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        let row: Option<UserRow> = sqlx::query_as(update_user_returning!("roles = $2"))
+            .bind(id.as_uuid())
+            .bind(roles)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(User::from).ok_or(RepoError::NotFound)
+    }
+
+    async fn deactivate(&self, id: UserId, now: OffsetDateTime) -> Result<User> {
+        let row: Option<UserRow> = sqlx::query_as(update_user_returning!("is_active = $2"))
+            .bind(id.as_uuid())
+            .bind(false)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(User::from).ok_or(RepoError::NotFound)
+    }
+
+    async fn list_after(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>> {
+        let rows: Vec<UserRow> = sqlx::query_as(select_user_where!(
+            "($1::uuid IS NULL OR app_user_id > $1) ORDER BY app_user_id LIMIT $2"
+        ))
+        .bind(after.map(|id| id.as_uuid()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(rows.into_iter().map(User::from).collect())
     }
 }
