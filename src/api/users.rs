@@ -12,7 +12,7 @@ use super::AppState;
 use super::error::{ApiError, Result};
 use super::extract::{AppJson, AppQuery};
 use crate::domain::{Role, User, UserId};
-use crate::services::{self, Principal};
+use crate::services::{self, Forbidden, Principal};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -150,10 +150,14 @@ async fn disable_user(
 fn target_user(principal: &Principal, raw: &str) -> Result<UserId> {
     match Uuid::parse_str(raw) {
         Ok(id) => Ok(UserId::from_uuid(id)),
-        Err(_) => {
-            principal.require_admin().map_err(services::Error::from)?;
-            Err(services::Error::NotFound.into())
-        }
+        Err(_) => match principal.require_admin() {
+            Ok(_) => Err(services::Error::NotFound.into()),
+            // The same refusal as for a well-formed id of someone else.
+            Err(Forbidden::NotAdmin) => {
+                Err(services::Error::from(Forbidden::NotSelfOrAdmin).into())
+            }
+            Err(other) => Err(services::Error::from(other).into()),
+        },
     }
 }
 

@@ -337,4 +337,43 @@ mod tests {
             .await
             .unwrap();
     }
+
+    #[tokio::test]
+    async fn ensure_admin_creates_or_promotes_and_keeps_an_existing_password() {
+        let users: Arc<dyn UserRepo> = Arc::new(InMemoryUserRepo::default());
+        let accounts = service_with(users.clone(), CHEAP).await;
+
+        let (created, was_created) = accounts
+            .ensure_admin("Root@Example.com", secret("root password"))
+            .await
+            .unwrap();
+        assert!(was_created);
+        assert_eq!(created.roles, BTreeSet::from([Role::User, Role::Admin]));
+        accounts
+            .authenticate("root@example.com", secret("root password"))
+            .await
+            .unwrap();
+
+        let existing = accounts
+            .register("ada@example.com", secret("correct horse"), "Ada")
+            .await
+            .unwrap();
+        let (promoted, was_created) = accounts
+            .ensure_admin("ada@example.com", secret("ignored password"))
+            .await
+            .unwrap();
+        assert!(!was_created);
+        assert_eq!(promoted.id, existing.id);
+        assert!(promoted.roles.contains(&Role::Admin));
+        accounts
+            .authenticate("ada@example.com", secret("correct horse"))
+            .await
+            .unwrap();
+        assert!(
+            accounts
+                .authenticate("ada@example.com", secret("ignored password"))
+                .await
+                .is_err()
+        );
+    }
 }

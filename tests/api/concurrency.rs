@@ -109,3 +109,79 @@ async fn fifty_concurrent_refreshes_of_one_token_on_two_instances_have_one_winne
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_listing_on_postgres_returns_everyone_once_under_concurrent_inserts() {
+    run_with_fresh_database(|pool| async move {
+        let (a, b) = two_instances(pool).await;
+        let admin = a.admin_token().await;
+        for i in 0..15 {
+            a.signed_in_session(&format!("early{i}@example.com")).await;
+        }
+        let before: Vec<String> =
+            a.get_bearer("/admin/users?limit=100", &admin).await.json()["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["id"].as_str().unwrap().to_owned())
+                .collect();
+
+        // The other instance keeps registering users while this one pages.
+        let inserter = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                for i in 0..30 {
+                    b.signed_in_session(&format!("late{i}@example.com")).await;
+                }
+            })
+        };
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let uri = match &cursor {
+                Some(c) => format!("/admin/users?limit=3&cursor={c}"),
+                None => "/admin/users?limit=3".to_owned(),
+            };
+            let page = a.get_bearer(&uri, &admin).await.json();
+            seen.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|u| u["id"].as_str().unwrap().to_owned()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        inserter.await.unwrap();
+
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "a user appeared twice");
+        for id in &before {
+            assert!(seen.contains(id), "{id} was skipped");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_on_one_postgres_instance_revokes_the_token_on_the_other() {
+    run_with_fresh_database(|pool| async move {
+        let (a, b) = two_instances(pool).await;
+        let (_, tokens) = a.user_tokens("gil@example.com", None).await;
+        let token = tokens["access_token"].as_str().unwrap();
+        assert_eq!(b.get_bearer("/auth/me", token).await.status, StatusCode::OK);
+
+        let logout = a.send_bearer("POST", "/auth/logout", token, None).await;
+        assert_eq!(logout.status, StatusCode::NO_CONTENT);
+
+        b.get_bearer("/auth/me", token)
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}

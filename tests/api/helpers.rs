@@ -51,6 +51,8 @@ pub struct TestClient {
 pub struct TestApp {
     router: Router,
     pub clock: ManualClock,
+    /// The app's storage, for arranging state no endpoint may create (an admin, say).
+    pub repos: Repos,
 }
 
 pub struct TestResponse {
@@ -78,12 +80,13 @@ impl TestApp {
         pairs.extend_from_slice(extra);
         let config = Config::from_pairs(&pairs).unwrap();
         let clock = ManualClock::starting_now();
-        let state = app::build_state(&config, repos, Arc::new(clock.clone()))
+        let state = app::build_state(&config, repos.clone(), Arc::new(clock.clone()))
             .await
             .unwrap();
         Self {
             router: api::router(state),
             clock,
+            repos,
         }
     }
 
@@ -237,6 +240,87 @@ impl TestApp {
             &[],
         )
         .await
+    }
+
+    /// Grants `admin` to the account with this email, straight in the store (as
+    /// `create-admin` does).
+    pub async fn promote(&self, email: &str) {
+        let email = auth_service::domain::Email::parse(email).unwrap();
+        let user = self
+            .repos
+            .users
+            .find_by_email(&email)
+            .await
+            .unwrap()
+            .unwrap();
+        let roles = std::collections::BTreeSet::from([
+            auth_service::domain::Role::User,
+            auth_service::domain::Role::Admin,
+        ]);
+        self.repos
+            .users
+            .set_roles(user.id, &roles, user.updated_at)
+            .await
+            .unwrap();
+    }
+
+    /// Registers `email`, runs the code flow for a new public client (with `scope`, or the
+    /// client's default), and returns the client and the token response.
+    pub async fn user_tokens(&self, email: &str, scope: Option<&str>) -> (TestClient, Value) {
+        let session = self.signed_in_session(email).await;
+        let client = self.register_client(serde_json::json!({})).await;
+        let (verifier, challenge) = pkce();
+        let extra: Vec<(&str, &str)> = scope.map(|s| ("scope", s)).into_iter().collect();
+        let response = self
+            .authorize(Some(&session), &client.id, &challenge, &extra)
+            .await;
+        let code = redirect_param(&response, "code").expect("code in redirect");
+        let response = self.exchange(&client.id, &code, &verifier).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        (client, response.json())
+    }
+
+    /// An access token of a new admin user.
+    pub async fn admin_token(&self) -> String {
+        let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
+        self.signed_in_session(&email).await;
+        self.promote(&email).await;
+        let (_, tokens) = self.user_tokens_of_existing(&email).await;
+        tokens["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Like `user_tokens` for an account that already exists (signs in with `PASSWORD`).
+    pub async fn user_tokens_of_existing(&self, email: &str) -> (TestClient, Value) {
+        let login = self
+            .post_json(
+                "/auth/login",
+                &serde_json::json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        let session = login.cookie("session").expect("signed in");
+        let client = self.register_client(serde_json::json!({})).await;
+        let (code, verifier) = self.code_for(&session, &client.id).await;
+        let response = self.exchange(&client.id, &code, &verifier).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+        (client, response.json())
+    }
+
+    pub async fn send_bearer(
+        &self,
+        method: &str,
+        uri: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        self.send(request.body(body).unwrap()).await
     }
 
     /// A user session, a public client, and the token response of a code exchange.

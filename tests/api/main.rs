@@ -8,6 +8,7 @@
 )]
 
 mod accounts;
+mod admin;
 mod authorize;
 mod concurrency;
 mod forgery;
