@@ -28,11 +28,23 @@ pub const SEED_PASSWORD: &str = "test-password";
 /// How often expired rows are swept.
 const CLEANUP_EVERY: Duration = Duration::from_secs(600);
 
-/// Opens the configured store: Postgres (migrated) when `DATABASE_URL` is set, else memory.
+/// Opens the configured stores: Postgres (migrated) when `DATABASE_URL` is set, else memory;
+/// and Redis for the access-token deny-list when `REDIS_URL` is set.
 ///
 /// # Errors
-/// When Postgres cannot be reached or migrated.
+/// When Postgres or Redis cannot be reached, or Postgres cannot be migrated.
 pub async fn open_repos(config: &Config) -> Result<Repos, StartupError> {
+    let mut repos = open_database(config).await?;
+    if let Some(url) = &config.redis_url {
+        let conn = crate::repos::redis::connect(url).await?;
+        tracing::info!("REDIS_URL set: the access-token deny-list is in Redis");
+        repos.denylist = Arc::new(crate::repos::redis::RedisDenylistRepo::new(conn.clone()));
+        repos.redis = Some(Arc::new(crate::repos::redis::RedisProbe::new(conn)));
+    }
+    Ok(repos)
+}
+
+async fn open_database(config: &Config) -> Result<Repos, StartupError> {
     let Some(url) = &config.database_url else {
         tracing::info!("DATABASE_URL not set: using in-memory storage (lost on restart)");
         return Ok(memory::repos());
@@ -128,7 +140,10 @@ pub async fn build_state(
         accounts,
         sessions,
         admin,
-        health: Arc::new(HealthService::new(repos.database.clone())),
+        health: Arc::new(HealthService::new(
+            repos.database.clone(),
+            repos.redis.clone(),
+        )),
         cookies: CookiePolicy::new(config.env.is_prod()),
         clients,
         authorize,

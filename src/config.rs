@@ -74,6 +74,8 @@ pub struct Config {
     pub port: u16,
     /// `DATABASE_URL`; `None` selects the in-memory repositories.
     pub database_url: Option<SecretString>,
+    /// `REDIS_URL`; `Some` puts the access-token deny-list in Redis.
+    pub redis_url: Option<SecretString>,
     /// `DATABASE_MAX_CONNECTIONS`.
     pub database_max_connections: u32,
     /// `SESSION_TTL_SECS`.
@@ -132,6 +134,7 @@ struct RawConfig {
     host: Option<String>,
     port: Option<String>,
     database_url: Option<String>,
+    redis_url: Option<String>,
     database_max_connections: Option<String>,
     session_ttl_secs: Option<String>,
     allow_registration: Option<String>,
@@ -415,6 +418,14 @@ impl Config {
                 Err("DATABASE_URL: must start with postgres:// or postgresql://".to_owned()),
             ),
         };
+        let redis_url = match raw.redis_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) if url.starts_with("redis://") => Some(SecretString::from(url.to_owned())),
+            Some(_) => check(
+                &mut errors,
+                Err("REDIS_URL: must start with redis:// (the value is not shown)".to_owned()),
+            ),
+        };
         let database_url_reported = errors.iter().any(|e| e.starts_with("DATABASE_URL"));
         if env == Some(AppEnv::Prod) && database_url.is_none() && !database_url_reported {
             errors.push(
@@ -461,6 +472,7 @@ impl Config {
                 host,
                 port,
                 database_url,
+                redis_url,
                 database_max_connections,
                 session_ttl: Duration::seconds(session_ttl_secs),
                 allow_registration: allow_registration.unwrap_or(!env.is_prod()),

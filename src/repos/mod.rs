@@ -19,6 +19,7 @@ use crate::domain::{
 pub mod conformance;
 pub mod memory;
 pub mod postgres;
+pub mod redis;
 
 /// The unique constraint on users' normalised email (same name in both implementations).
 pub const USER_EMAIL_UNIQUE: &str = "app_user_email_key";
@@ -227,9 +228,9 @@ pub trait DenylistRepo: Send + Sync {
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64>;
 }
 
-/// Reachability of the backing database, for `/health` and `/ready`.
+/// Reachability of a backing store, for `/health` and `/ready`.
 #[async_trait]
-pub trait DatabaseProbe: Send + Sync {
+pub trait StoreProbe: Send + Sync {
     /// `Ok` when a trivial query succeeds within a short timeout.
     async fn ping(&self) -> Result<()>;
 }
@@ -250,5 +251,7 @@ pub struct Repos {
     /// Revoked access tokens.
     pub denylist: Arc<dyn DenylistRepo>,
     /// `None` when no database is configured (in-memory storage).
-    pub database: Option<Arc<dyn DatabaseProbe>>,
+    pub database: Option<Arc<dyn StoreProbe>>,
+    /// `None` when no Redis is configured.
+    pub redis: Option<Arc<dyn StoreProbe>>,
 }

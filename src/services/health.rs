@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::repos::DatabaseProbe;
+use crate::repos::StoreProbe;
 
 /// The state of one backing store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -25,7 +25,7 @@ pub struct HealthReport {
     pub status: &'static str,
     /// Postgres.
     pub database: ComponentStatus,
-    /// Redis (not used yet: always `not_configured`).
+    /// Redis.
     pub redis: ComponentStatus,
 }
 
@@ -39,32 +39,40 @@ impl HealthReport {
 
 /// Probes the configured stores.
 pub struct HealthService {
-    database: Option<Arc<dyn DatabaseProbe>>,
+    database: Option<Arc<dyn StoreProbe>>,
+    redis: Option<Arc<dyn StoreProbe>>,
 }
 
 impl HealthService {
-    /// A service probing `database` when there is one.
+    /// A service probing the stores that are configured.
     #[must_use]
-    pub fn new(database: Option<Arc<dyn DatabaseProbe>>) -> Self {
-        Self { database }
+    pub fn new(database: Option<Arc<dyn StoreProbe>>, redis: Option<Arc<dyn StoreProbe>>) -> Self {
+        Self { database, redis }
     }
 
-    /// Probes every configured store (each probe is bounded by a timeout).
+    /// Probes every configured store, concurrently (each probe is bounded by a timeout).
     pub async fn check(&self) -> HealthReport {
-        let database = match &self.database {
-            None => ComponentStatus::NotConfigured,
-            Some(probe) => match probe.ping().await {
-                Ok(()) => ComponentStatus::Ok,
-                Err(err) => {
-                    tracing::warn!(error = %err, "database health check failed");
-                    ComponentStatus::Down
-                }
-            },
-        };
+        let (database, redis) = tokio::join!(
+            status_of("database", self.database.as_deref()),
+            status_of("redis", self.redis.as_deref())
+        );
         HealthReport {
             status: "ok",
             database,
-            redis: ComponentStatus::NotConfigured,
+            redis,
+        }
+    }
+}
+
+async fn status_of(name: &'static str, probe: Option<&dyn StoreProbe>) -> ComponentStatus {
+    let Some(probe) = probe else {
+        return ComponentStatus::NotConfigured;
+    };
+    match probe.ping().await {
+        Ok(()) => ComponentStatus::Ok,
+        Err(err) => {
+            tracing::warn!(store = name, error = %err, "health check failed");
+            ComponentStatus::Down
         }
     }
 }

@@ -16,4 +16,5 @@ mod helpers;
 mod login_page;
 mod oauth_client;
 mod platform;
+mod redis;
 mod token;

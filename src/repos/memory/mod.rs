@@ -26,6 +26,7 @@ pub fn repos() -> Repos {
         refresh_tokens: Arc::new(InMemoryRefreshTokenRepo::default()),
         denylist: Arc::new(InMemoryDenylistRepo::default()),
         database: None,
+        redis: None,
     }
 }
 

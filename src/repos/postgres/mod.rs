@@ -21,7 +21,7 @@ pub use oauth::{PgAuthCodeRepo, PgClientRepo, PgDenylistRepo, PgRefreshTokenRepo
 pub use sessions::PgSessionRepo;
 pub use users::PgUserRepo;
 
-use super::{CLIENT_ID_UNIQUE, DatabaseProbe, RepoError, Repos, Result, USER_EMAIL_UNIQUE};
+use super::{CLIENT_ID_UNIQUE, RepoError, Repos, Result, StoreProbe, USER_EMAIL_UNIQUE};
 
 /// The migrations in `migrations/`, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -77,6 +77,7 @@ pub fn repos(pool: PgPool) -> Repos {
         refresh_tokens: Arc::new(PgRefreshTokenRepo::new(pool.clone())),
         denylist: Arc::new(PgDenylistRepo::new(pool.clone())),
         database: Some(Arc::new(PgProbe { pool })),
+        redis: None,
     }
 }
 
@@ -85,7 +86,7 @@ struct PgProbe {
 }
 
 #[async_trait]
-impl DatabaseProbe for PgProbe {
+impl StoreProbe for PgProbe {
     async fn ping(&self) -> Result<()> {
         let ping = sqlx::query("SELECT 1").execute(&self.pool);
         match tokio::time::timeout(ACQUIRE_TIMEOUT, ping).await {
