@@ -17,7 +17,8 @@ use crate::repos::{Repos, memory};
 use crate::services::keys::KeySet;
 use crate::services::{
     self, AccessTokenService, AccessTokenSettings, AccountService, AdminService, AuthorizeService,
-    ClientService, HealthService, PasswordHasher, RefreshPolicy, SessionService, TokenService,
+    ClientService, HealthService, Limiter, PasswordHasher, RefreshPolicy, SessionService,
+    TokenService,
 };
 
 /// The development seed account (dev only).
@@ -37,8 +38,11 @@ pub async fn open_repos(config: &Config) -> Result<Repos, StartupError> {
     let mut repos = open_database(config).await?;
     if let Some(url) = &config.redis_url {
         let conn = crate::repos::redis::connect(url).await?;
-        tracing::info!("REDIS_URL set: the access-token deny-list is in Redis");
+        tracing::info!(
+            "REDIS_URL set: the access-token deny-list and rate-limit counters are in Redis"
+        );
         repos.denylist = Arc::new(crate::repos::redis::RedisDenylistRepo::new(conn.clone()));
+        repos.counters = Arc::new(crate::repos::redis::RedisCounterRepo::new(conn.clone()));
         repos.redis = Some(Arc::new(crate::repos::redis::RedisProbe::new(conn)));
     }
     Ok(repos)
@@ -71,12 +75,20 @@ pub async fn build_state(
 ) -> Result<AppState, StartupError> {
     let hasher =
         Arc::new(PasswordHasher::new(config.argon2, config.password_hash_concurrency.get()).await?);
-    let accounts = Arc::new(AccountService::new(
-        repos.users.clone(),
-        hasher,
+    let limits = Arc::new(Limiter::new(
+        repos.counters.clone(),
         clock.clone(),
-        config.allow_registration,
+        config.limits.clone(),
     ));
+    let accounts = Arc::new(
+        AccountService::new(
+            repos.users.clone(),
+            hasher,
+            clock.clone(),
+            config.allow_registration,
+        )
+        .with_limits(limits.clone()),
+    );
     let sessions = Arc::new(SessionService::new(
         repos.sessions.clone(),
         clock.clone(),
@@ -151,6 +163,8 @@ pub async fn build_state(
         access,
         issuer: oauth.issuer.clone(),
         client_registration_requires_admin: config.env.is_prod(),
+        limits,
+        trusted_proxies: config.limits.trusted_proxies.clone().into(),
     })
 }
 

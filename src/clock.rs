@@ -39,6 +39,14 @@ impl ManualClock {
         }
     }
 
+    /// A clock frozen at `start` (microsecond precision).
+    #[must_use]
+    pub fn starting_at(start: OffsetDateTime) -> Self {
+        Self {
+            now: Arc::new(Mutex::new(truncate_to_micros(start))),
+        }
+    }
+
     /// Moves the clock forward (or back, with a negative duration).
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(PoisonError::into_inner);

@@ -88,6 +88,35 @@ pub struct Config {
     pub password_hash_concurrency: NonZeroUsize,
     /// OAuth and token settings.
     pub oauth: OAuthSettings,
+    /// Abuse limits and request hardening.
+    pub limits: LimitSettings,
+}
+
+/// Brute-force limits, proxies, CORS and request bounds.
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    /// `RATE_LIMIT_ENABLED`.
+    pub enabled: bool,
+    /// `RATE_LIMIT_SIGNIN_PER_IP`: sign-in and sign-up attempts per client IP per minute.
+    pub sign_ins_per_ip: u32,
+    /// `RATE_LIMIT_FAILURES_PER_ACCOUNT`: failed sign-ins per account in the failure window
+    /// before it is locked.
+    pub failures_per_account: u32,
+    /// `RATE_LIMIT_FAILURE_WINDOW_SECS`.
+    pub failure_window: Duration,
+    /// `LOCKOUT_BASE_SECS`: the first lock-out; each further one in the window doubles.
+    pub lockout_base: Duration,
+    /// `LOCKOUT_MAX_SECS`: no lock-out lasts longer.
+    pub lockout_max: Duration,
+    /// `RATE_LIMIT_TOKEN_PER_CLIENT`: token-endpoint requests per client (and per IP) per
+    /// minute.
+    pub token_requests_per_client: u32,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `CORS_ALLOWED_ORIGINS`: exact origins allowed to call the API from a browser.
+    pub cors_allowed_origins: Vec<String>,
+    /// `REQUEST_TIMEOUT_SECS`: a request taking longer gets 503.
+    pub request_timeout: Duration,
 }
 
 /// Issuer, keys and lifetimes of what the authorization server hands out.
@@ -151,6 +180,16 @@ struct RawConfig {
     refresh_token_ttl_secs: Option<String>,
     refresh_token_idle_secs: Option<String>,
     auth_code_ttl_secs: Option<String>,
+    rate_limit_enabled: Option<String>,
+    rate_limit_signin_per_ip: Option<String>,
+    rate_limit_failures_per_account: Option<String>,
+    rate_limit_failure_window_secs: Option<String>,
+    lockout_base_secs: Option<String>,
+    lockout_max_secs: Option<String>,
+    rate_limit_token_per_client: Option<String>,
+    trusted_proxies: Option<String>,
+    cors_allowed_origins: Option<String>,
+    request_timeout_secs: Option<String>,
 }
 
 impl Config {
@@ -407,6 +446,7 @@ impl Config {
             }),
             _ => None,
         };
+        let limits = parse_limits(&raw, &mut errors);
         let database_url = match raw.database_url.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
@@ -452,6 +492,7 @@ impl Config {
             parallelism,
             password_hash_concurrency.and_then(NonZeroUsize::new),
             oauth,
+            limits,
         ) {
             (
                 Some(env),
@@ -466,6 +507,7 @@ impl Config {
                 Some(parallelism),
                 Some(password_hash_concurrency),
                 Some(oauth),
+                Some(limits),
             ) if errors.is_empty() => Ok(Self {
                 env,
                 log_level,
@@ -483,10 +525,120 @@ impl Config {
                 },
                 password_hash_concurrency,
                 oauth,
+                limits,
             }),
             _ => Err(ConfigErrors(errors)),
         }
     }
+}
+
+fn parse_limits(raw: &RawConfig, errors: &mut Vec<String>) -> Option<LimitSettings> {
+    let enabled = check(
+        errors,
+        parse_enum(
+            "RATE_LIMIT_ENABLED",
+            raw.rate_limit_enabled.as_deref(),
+            &[("true", true), ("false", false)],
+            true,
+        ),
+    );
+    let mut count = |var: &str, value: &Option<String>, default: u32| {
+        check(
+            errors,
+            parse_range(var, value.as_deref(), 1..=1_000_000, default),
+        )
+    };
+    let sign_ins_per_ip = count(
+        "RATE_LIMIT_SIGNIN_PER_IP",
+        &raw.rate_limit_signin_per_ip,
+        30,
+    );
+    let failures_per_account = count(
+        "RATE_LIMIT_FAILURES_PER_ACCOUNT",
+        &raw.rate_limit_failures_per_account,
+        10,
+    );
+    let token_requests_per_client = count(
+        "RATE_LIMIT_TOKEN_PER_CLIENT",
+        &raw.rate_limit_token_per_client,
+        600,
+    );
+    let mut seconds = |var: &str, value: &Option<String>, range, default| {
+        check(errors, parse_range(var, value.as_deref(), range, default)).map(Duration::seconds)
+    };
+    let failure_window = seconds(
+        "RATE_LIMIT_FAILURE_WINDOW_SECS",
+        &raw.rate_limit_failure_window_secs,
+        60..=86_400,
+        900,
+    );
+    let lockout_base = seconds("LOCKOUT_BASE_SECS", &raw.lockout_base_secs, 1..=3600, 60);
+    let lockout_max = seconds("LOCKOUT_MAX_SECS", &raw.lockout_max_secs, 1..=86_400, 900);
+    let request_timeout = seconds(
+        "REQUEST_TIMEOUT_SECS",
+        &raw.request_timeout_secs,
+        1..=300,
+        10,
+    );
+    let trusted_proxies = list(raw.trusted_proxies.as_deref())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    format!(
+                        "TRUSTED_PROXIES: {} is not an IP address or CIDR such as 10.0.0.0/8",
+                        shown(entry)
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, String>>();
+    let trusted_proxies = check(errors, trusted_proxies);
+    let cors_allowed_origins = list(raw.cors_allowed_origins.as_deref())
+        .map(|origin| {
+            let url = url::Url::parse(origin).ok().filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+                    && !origin.ends_with('/')
+            });
+            match url {
+                Some(_) => Ok(origin.to_owned()),
+                None => Err(format!(
+                    "CORS_ALLOWED_ORIGINS: {} is not an origin such as https://app.example",
+                    shown(origin)
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, String>>();
+    let cors_allowed_origins = check(errors, cors_allowed_origins);
+    if let (Some(base), Some(max)) = (lockout_base, lockout_max)
+        && base > max
+    {
+        errors.push("LOCKOUT_BASE_SECS: must not exceed LOCKOUT_MAX_SECS".to_owned());
+    }
+    Some(LimitSettings {
+        enabled: enabled?,
+        sign_ins_per_ip: sign_ins_per_ip?,
+        failures_per_account: failures_per_account?,
+        failure_window: failure_window?,
+        lockout_base: lockout_base?,
+        lockout_max: lockout_max?,
+        token_requests_per_client: token_requests_per_client?,
+        trusted_proxies: trusted_proxies?,
+        cors_allowed_origins: cors_allowed_origins?,
+        request_timeout: request_timeout?,
+    })
+}
+
+/// The non-empty entries of a comma-separated list.
+fn list(raw: Option<&str>) -> impl Iterator<Item = &str> {
+    raw.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
 }
 
 /// An absolute http(s) URL without query or fragment; https in prod (RFC 8414 §2).
@@ -708,6 +860,41 @@ mod tests {
             config.oauth.verify_key_files,
             [PathBuf::from("a.pem"), PathBuf::from("b.pem")]
         );
+    }
+
+    #[test]
+    fn limits_default_to_the_contract() {
+        let limits = Config::from_pairs(&[]).unwrap().limits;
+        assert!(limits.enabled);
+        assert_eq!(limits.sign_ins_per_ip, 30);
+        assert_eq!(limits.failures_per_account, 10);
+        assert_eq!(limits.failure_window, Duration::minutes(15));
+        assert_eq!(limits.token_requests_per_client, 600);
+        assert!(limits.trusted_proxies.is_empty());
+        assert!(limits.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn proxies_and_origins_are_validated() {
+        let config = Config::from_pairs(&[
+            ("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7 ,::1"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://app.example,http://localhost:5173",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(config.limits.trusted_proxies.len(), 3);
+        assert_eq!(config.limits.cors_allowed_origins.len(), 2);
+        let errors = errors_of(&[
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example/"),
+        ]);
+        let vars: Vec<&str> = errors
+            .iter()
+            .map(|e| e.split(':').next().unwrap())
+            .collect();
+        assert_eq!(vars, ["TRUSTED_PROXIES", "CORS_ALLOWED_ORIGINS"]);
     }
 
     #[test]

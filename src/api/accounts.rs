@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::error::Result;
-use super::extract::{AppJson, bearer_token};
+use super::extract::{AppJson, ClientIp, bearer_token};
 use super::{AppState, cookies};
 use crate::domain::{User, UserId};
 
@@ -56,23 +56,26 @@ impl From<&User> for UserView {
 /// 403 when registration is disabled.
 async fn register_user(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     AppJson(request): AppJson<RegisterRequest>,
 ) -> Result<Response> {
     let user = state
         .accounts
-        .register(&request.email, request.password, &request.name)
+        .register_from(ip, &request.email, request.password, &request.name)
         .await?;
     signed_in(&state, &user, StatusCode::CREATED).await
 }
 
 /// 200 with the account and a session cookie; 401 with one generic message otherwise.
+/// 429 with `Retry-After` past the per-IP limit or while the account is locked out.
 async fn login_user(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     AppJson(request): AppJson<LoginRequest>,
 ) -> Result<Response> {
     let user = state
         .accounts
-        .authenticate(&request.email, request.password)
+        .sign_in(ip, &request.email, request.password)
         .await?;
     signed_in(&state, &user, StatusCode::OK).await
 }

@@ -17,6 +17,8 @@ pub struct ApiError {
     detail: Cow<'static, str>,
     /// `WWW-Authenticate` value for 401s and scope 403s.
     challenge: Option<&'static str>,
+    /// `Retry-After` seconds for 429s.
+    retry_after: Option<u64>,
 }
 
 /// Result of a handler.
@@ -29,6 +31,16 @@ impl ApiError {
             status,
             detail: detail.into(),
             challenge: None,
+            retry_after: None,
+        }
+    }
+
+    /// 429 for a request refused by a limit.
+    #[must_use]
+    pub fn throttled(throttled: services::Throttled, detail: &'static str) -> Self {
+        Self {
+            retry_after: Some(throttled.retry_after_secs()),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, detail)
         }
     }
 
@@ -93,6 +105,9 @@ impl From<services::Error> for ApiError {
             ),
             E::Forbidden(forbidden) => BearerError::Forbidden(forbidden).into(),
             E::NotFound => Self::new(StatusCode::NOT_FOUND, "no such resource"),
+            E::Throttled(throttled) => {
+                Self::throttled(throttled, "too many attempts; retry after the time given")
+            }
             E::Unavailable(cause) => {
                 tracing::warn!(cause, "backing store unavailable");
                 Self::new(
@@ -133,10 +148,15 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(challenge),
             );
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = match (self.retry_after, self.status) {
+            (Some(secs), _) => Some(secs),
+            (None, StatusCode::SERVICE_UNAVAILABLE) => Some(5),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -160,6 +180,20 @@ impl IntoResponse for services::OAuthError {
         };
         oauth_error_response(status, &self)
     }
+}
+
+/// 429 at an OAuth endpoint: an RFC 6749 body (`temporarily_unavailable`) with `Retry-After`.
+pub fn oauth_throttled(throttled: services::Throttled) -> Response {
+    let error = services::OAuthError::new(
+        services::OAuthErrorCode::TemporarilyUnavailable,
+        "too many requests; retry later",
+    );
+    let mut response = oauth_error_response(StatusCode::TOO_MANY_REQUESTS, &error);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(throttled.retry_after_secs()),
+    );
+    response
 }
 
 /// An OAuth error body with an explicit status (413 for an oversized form, say).

@@ -1,11 +1,14 @@
 //! Wrappers around axum's body and query extractors whose rejections use the problem+json
 //! format. Their details never quote the request: a serde message may contain a password.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
+use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -190,6 +193,68 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
+/// The client's IP address: the socket peer, or, when the peer is a trusted proxy, the
+/// right-most address in `X-Forwarded-For` that is not a trusted proxy itself (the one the
+/// first trusted proxy saw). A header from an untrusted peer is ignored: anyone can send one.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(Self(client_ip(
+            peer,
+            &parts.headers,
+            &state.trusted_proxies,
+        )))
+    }
+}
+
+/// See [`ClientIp`]. Without a peer (a request built in-process) all callers share one
+/// address, which is the safe way to be wrong.
+#[must_use]
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[IpNet],
+) -> IpAddr {
+    let Some(peer) = peer.map(|ip| ip.to_canonical()) else {
+        return IpAddr::from([0, 0, 0, 0]);
+    };
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut forwarded = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else {
+            return peer;
+        };
+        for entry in value.split(',') {
+            match entry.trim().parse::<IpAddr>() {
+                Ok(ip) => forwarded.push(ip.to_canonical()),
+                // A list we cannot read is a list we cannot trust.
+                Err(_) => return peer,
+            }
+        }
+    }
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
 /// The token of an `Authorization: Bearer` header, if there is one.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -198,4 +263,56 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("x-forwarded-for", HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let headers = forwarded(&["1.2.3.4"]);
+        assert_eq!(
+            client_ip(Some(ip("203.0.113.5")), &headers, &trusted),
+            ip("203.0.113.5")
+        );
+        assert_eq!(
+            client_ip(Some(ip("203.0.113.5")), &headers, &[]),
+            ip("203.0.113.5")
+        );
+    }
+
+    #[test]
+    fn behind_trusted_proxies_the_rightmost_untrusted_address_is_the_client() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer = Some(ip("10.0.0.2"));
+        // The client forged the first entry; the proxy appended what it saw.
+        let headers = forwarded(&["6.6.6.6, 198.51.100.7", "10.0.0.9"]);
+        assert_eq!(client_ip(peer, &headers, &trusted), ip("198.51.100.7"));
+        assert_eq!(client_ip(peer, &HeaderMap::new(), &trusted), ip("10.0.0.2"));
+        assert_eq!(
+            client_ip(peer, &forwarded(&["not-an-ip"]), &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(client_ip(None, &headers, &trusted), ip("0.0.0.0"));
+        assert_eq!(
+            client_ip(Some(ip("::ffff:10.0.0.2")), &headers, &trusted),
+            ip("198.51.100.7")
+        );
+    }
 }

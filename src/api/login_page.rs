@@ -12,7 +12,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
 
 use super::error::{ApiError, Result};
-use super::extract::{AppForm, AppQuery};
+use super::extract::{AppForm, AppQuery, ClientIp};
 use super::{AppState, cookies};
 use crate::domain::OpaqueToken;
 use crate::services;
@@ -58,6 +58,7 @@ async fn get_login(
 /// token; 401 with the form and one generic message on wrong credentials.
 async fn post_login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     form: Result<AppForm<LoginForm>, ApiError>,
 ) -> Result<Response> {
@@ -95,7 +96,7 @@ async fn post_login(
         );
     }
     let password = form.password.unwrap_or_else(|| SecretString::from(""));
-    match state.accounts.authenticate(&form.email, password).await {
+    match state.accounts.sign_in(ip, &form.email, password).await {
         Ok(user) => {
             let secret = state.sessions.start(user.id).await?;
             let cookie = state
@@ -110,6 +111,20 @@ async fn post_login(
             &form.email,
             Some("Invalid email or password."),
         ),
+        Err(services::Error::Throttled(throttled)) => {
+            let mut page = render(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &next,
+                &form.email,
+                Some("Too many sign-in attempts. Please wait a moment and try again."),
+            )?;
+            page.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(throttled.retry_after_secs()),
+            );
+            Ok(page)
+        }
         Err(other) => Err(other.into()),
     }
 }

@@ -20,7 +20,7 @@ pub use login_page::safe_next;
 
 use crate::services::{
     AccessTokenService, AccountService, AdminService, AuthorizeService, ClientService,
-    HealthService, SessionService, TokenService,
+    HealthService, Limiter, SessionService, TokenService,
 };
 use cookies::CookiePolicy;
 use error::ApiError;
@@ -53,6 +53,10 @@ pub struct AppState {
     pub issuer: String,
     /// In prod, `POST /oauth/clients` needs an admin bearer token.
     pub client_registration_requires_admin: bool,
+    /// Brute-force limits.
+    pub limits: Arc<Limiter>,
+    /// `TRUSTED_PROXIES`.
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 /// The whole application: every route, the fallbacks, and the cross-cutting layers.

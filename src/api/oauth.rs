@@ -12,8 +12,8 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::error::{ApiError, BearerError};
-use super::extract::{OAuthForm, OAuthJson};
+use super::error::{ApiError, BearerError, oauth_throttled};
+use super::extract::{ClientIp, OAuthForm, OAuthJson};
 use super::{AppState, cookies};
 use crate::domain::{AuthMethod, Client, GrantType, SUPPORTED_SCOPES};
 use crate::services::{
@@ -233,11 +233,22 @@ struct TokenForm {
 
 async fn issue_token(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm<TokenForm>,
 ) -> Response {
     let outcome = async {
         let credentials = presented_credentials(&headers, form.client_id, form.client_secret)?;
+        // Counted per presented client id whether or not it authenticates, so guessing a
+        // client's secret is limited too.
+        if let Err(throttled) = state
+            .limits
+            .token_request(credentials.client_id(), ip)
+            .await
+            .map_err(OAuthError::from)?
+        {
+            return Ok(Err(throttled));
+        }
         let client = state.clients.authenticate(credentials).await?;
         match form.grant_type.as_deref() {
             Some("authorization_code") => {
@@ -273,10 +284,12 @@ async fn issue_token(
                 "grant_type must be authorization_code, refresh_token or client_credentials",
             )),
         }
+        .map(Ok)
     }
     .await;
     match outcome {
-        Ok(tokens) => (
+        Ok(Err(throttled)) => oauth_throttled(throttled),
+        Ok(Ok(tokens)) => (
             [
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
                 (header::PRAGMA, HeaderValue::from_static("no-cache")),

@@ -52,6 +52,8 @@ macro_rules! conformance_tests {
             denylist_deny_is_idempotent,
             denylist_entries_are_swept_after_expiry,
             revoking_a_user_reports_every_access_token_issued_to_them,
+            counters_count_until_removed,
+            marks_hold_until_their_end,
         );
     };
     (@cases $runner:path; $($case:ident),* $(,)?) => {
@@ -726,4 +728,38 @@ pub async fn revoking_a_user_reports_every_access_token_issued_to_them(repos: Re
             .unwrap()
             .is_empty()
     );
+}
+
+pub async fn counters_count_until_removed(repos: Repos) {
+    let at = now();
+    let key = format!("test:{}", Uuid::new_v4());
+    let other = format!("test:{}", Uuid::new_v4());
+    let ttl = Duration::minutes(1);
+    for expected in 1..=3 {
+        assert_eq!(
+            repos.counters.increment(&key, ttl, at).await.unwrap(),
+            expected
+        );
+    }
+    assert_eq!(repos.counters.increment(&other, ttl, at).await.unwrap(), 1);
+    repos.counters.remove(&key).await.unwrap();
+    assert_eq!(repos.counters.increment(&key, ttl, at).await.unwrap(), 1);
+}
+
+pub async fn marks_hold_until_their_end(repos: Repos) {
+    let at = now();
+    let key = format!("test:{}", Uuid::new_v4());
+    assert_eq!(repos.counters.marked_until(&key, at).await.unwrap(), None);
+    let until = at + Duration::minutes(5);
+    repos.counters.mark_until(&key, until, at).await.unwrap();
+    assert_eq!(
+        repos.counters.marked_until(&key, at).await.unwrap(),
+        Some(until)
+    );
+    assert_eq!(
+        repos.counters.marked_until(&key, until).await.unwrap(),
+        None
+    );
+    repos.counters.remove(&key).await.unwrap();
+    assert_eq!(repos.counters.marked_until(&key, at).await.unwrap(), None);
 }

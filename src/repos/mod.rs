@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use uuid::Uuid;
 
@@ -228,6 +228,25 @@ pub trait DenylistRepo: Send + Sync {
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64>;
 }
 
+/// Expiring counters and marks, for rate limits and lock-outs (in-process, or in Redis so
+/// that every instance shares them).
+#[async_trait]
+pub trait CounterRepo: Send + Sync {
+    /// Adds one to `key`, creating it to expire `ttl` after `now` when absent or expired;
+    /// returns the new count.
+    async fn increment(&self, key: &str, ttl: Duration, now: OffsetDateTime) -> Result<u64>;
+
+    /// Marks `key` until `until`.
+    async fn mark_until(&self, key: &str, until: OffsetDateTime, now: OffsetDateTime)
+    -> Result<()>;
+
+    /// When the mark on `key` ends, if it is set and has not ended at `now`.
+    async fn marked_until(&self, key: &str, now: OffsetDateTime) -> Result<Option<OffsetDateTime>>;
+
+    /// Removes `key` (a counter or a mark).
+    async fn remove(&self, key: &str) -> Result<()>;
+}
+
 /// Reachability of a backing store, for `/health` and `/ready`.
 #[async_trait]
 pub trait StoreProbe: Send + Sync {
@@ -250,6 +269,8 @@ pub struct Repos {
     pub refresh_tokens: Arc<dyn RefreshTokenRepo>,
     /// Revoked access tokens.
     pub denylist: Arc<dyn DenylistRepo>,
+    /// Rate-limit and lock-out counters.
+    pub counters: Arc<dyn CounterRepo>,
     /// `None` when no database is configured (in-memory storage).
     pub database: Option<Arc<dyn StoreProbe>>,
     /// `None` when no Redis is configured.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{DenylistRepo, RepoError, Result, StoreProbe};
+use super::{CounterRepo, DenylistRepo, RepoError, Result, StoreProbe};
 use crate::domain::IssuedAccess;
 
 /// A Redis operation (connect, command) waits at most this long, then the request gets 503.
@@ -104,6 +104,90 @@ impl DenylistRepo for RedisDenylistRepo {
     }
 }
 
+/// Counters in Redis, shared by every instance. Keys carry no personal data: callers pass
+/// digests of emails.
+#[derive(Clone)]
+pub struct RedisCounterRepo {
+    conn: ConnectionManager,
+}
+
+impl RedisCounterRepo {
+    /// Counters on this connection.
+    #[must_use]
+    pub fn new(conn: ConnectionManager) -> Self {
+        Self { conn }
+    }
+}
+
+const COUNTER_PREFIX: &str = "auth-service:counter:";
+
+fn seconds(ttl: time::Duration) -> i64 {
+    ttl.whole_seconds().max(1)
+}
+
+#[async_trait]
+impl CounterRepo for RedisCounterRepo {
+    async fn increment(&self, key: &str, ttl: time::Duration, _now: OffsetDateTime) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        let (count,): (u64,) = redis::pipe()
+            .cmd("INCR")
+            .arg(format!("{COUNTER_PREFIX}{key}"))
+            .cmd("EXPIRE")
+            .arg(format!("{COUNTER_PREFIX}{key}"))
+            .arg(seconds(ttl))
+            .arg("NX")
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        Ok(count)
+    }
+
+    async fn mark_until(
+        &self,
+        key: &str,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        // The end is stored as the value, in microseconds (compared with the service's clock),
+        // and also bounds the key's life in Redis.
+        let micros = i64::try_from(until.unix_timestamp_nanos() / 1_000)
+            .map_err(|_| RepoError::Unexpected("mark end out of range".into()))?;
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(format!("{COUNTER_PREFIX}{key}"))
+            .arg(micros)
+            .arg("EX")
+            .arg(seconds(until - now))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn marked_until(&self, key: &str, now: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
+        let mut conn = self.conn.clone();
+        let value: Option<i64> = redis::cmd("GET")
+            .arg(format!("{COUNTER_PREFIX}{key}"))
+            .query_async(&mut conn)
+            .await
+            .map_err(map_err)?;
+        Ok(value
+            .and_then(|micros| {
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).ok()
+            })
+            .filter(|until| *until > now))
+    }
+
+    async fn remove(&self, key: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("DEL")
+            .arg(format!("{COUNTER_PREFIX}{key}"))
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(map_err)
+    }
+}
+
 /// `PING` for `/health` and `/ready`.
 pub struct RedisProbe {
     conn: ConnectionManager,
@@ -137,6 +221,8 @@ pub mod testing {
 
     use secrecy::SecretString;
 
+    use redis::aio::ConnectionManager;
+
     use super::RedisDenylistRepo;
 
     /// The deny-list on `REDIS_URL`, or `None` (with a notice) when it is unset outside CI.
@@ -144,6 +230,14 @@ pub mod testing {
     /// # Panics
     /// When `REDIS_URL` is unset under CI, or Redis cannot be reached.
     pub async fn denylist() -> Option<RedisDenylistRepo> {
+        connection().await.map(RedisDenylistRepo::new)
+    }
+
+    /// A connection to `REDIS_URL`, or `None` (with a notice) when it is unset outside CI.
+    ///
+    /// # Panics
+    /// When `REDIS_URL` is unset under CI, or Redis cannot be reached.
+    pub async fn connection() -> Option<ConnectionManager> {
         let Ok(url) = std::env::var("REDIS_URL") else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -155,7 +249,7 @@ pub mod testing {
         let conn = super::connect(&SecretString::from(url))
             .await
             .expect("connect to REDIS_URL");
-        Some(RedisDenylistRepo::new(conn))
+        Some(conn)
     }
 }
 
@@ -166,22 +260,34 @@ mod tests {
     use super::*;
     use crate::clock::{Clock, SystemClock};
 
-    async fn with_redis_denylist<F, Fut>(test: F)
+    /// In-memory repositories with the Redis deny-list and counters swapped in.
+    async fn with_redis<F, Fut>(test: F)
     where
         F: FnOnce(crate::repos::Repos) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
-        let Some(denylist) = testing::denylist().await else {
+        let Some(conn) = testing::connection().await else {
             return;
         };
         let mut repos = crate::repos::memory::repos();
-        repos.denylist = Arc::new(denylist);
+        repos.denylist = Arc::new(RedisDenylistRepo::new(conn.clone()));
+        repos.counters = Arc::new(RedisCounterRepo::new(conn));
         test(repos).await;
     }
 
     #[tokio::test]
     async fn redis_denylist_deny_is_idempotent() {
-        with_redis_denylist(crate::repos::conformance::denylist_deny_is_idempotent).await;
+        with_redis(crate::repos::conformance::denylist_deny_is_idempotent).await;
+    }
+
+    #[tokio::test]
+    async fn redis_counters_count_until_removed() {
+        with_redis(crate::repos::conformance::counters_count_until_removed).await;
+    }
+
+    #[tokio::test]
+    async fn redis_marks_hold_until_their_end() {
+        with_redis(crate::repos::conformance::marks_hold_until_their_end).await;
     }
 
     #[tokio::test]

@@ -1,11 +1,12 @@
 //! Registration and password sign-in.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::{Error, PasswordHasher, Principal, Result, Verdict};
+use super::{Error, Limiter, PasswordHasher, Principal, Result, Verdict};
 use crate::clock::Clock;
 use crate::domain::{DisplayName, Email, Password, Role, User, UserId};
 use crate::repos::{RepoError, USER_EMAIL_UNIQUE, UserRepo};
@@ -16,6 +17,7 @@ pub struct AccountService {
     hasher: Arc<PasswordHasher>,
     clock: Arc<dyn Clock>,
     allow_registration: bool,
+    limits: Option<Arc<Limiter>>,
 }
 
 impl AccountService {
@@ -32,7 +34,63 @@ impl AccountService {
             hasher,
             clock,
             allow_registration,
+            limits: None,
         }
+    }
+
+    /// Applies brute-force limits to [`Self::sign_in`] and [`Self::register_from`].
+    #[must_use]
+    pub fn with_limits(self, limits: Arc<Limiter>) -> Self {
+        Self {
+            limits: Some(limits),
+            ..self
+        }
+    }
+
+    /// Self-service sign-up from `ip`, counted against the per-IP attempt limit.
+    ///
+    /// # Errors
+    /// `Throttled`, and those of [`Self::register`].
+    pub async fn register_from(
+        &self,
+        ip: IpAddr,
+        email: &str,
+        password: SecretString,
+        name: &str,
+    ) -> Result<User> {
+        if let Some(limits) = &self.limits {
+            limits
+                .sign_in_attempt(ip)
+                .await?
+                .map_err(Error::Throttled)?;
+        }
+        self.register(email, password, name).await
+    }
+
+    /// A password sign-in from `ip`: the per-IP limit and the account's lock-out are checked
+    /// first, and the outcome is recorded (failures slow the account down and lock it).
+    ///
+    /// # Errors
+    /// `Throttled`, `InvalidCredentials`, or a store failure.
+    pub async fn sign_in(&self, ip: IpAddr, email: &str, password: SecretString) -> Result<User> {
+        let Some(limits) = &self.limits else {
+            return self.authenticate(email, password).await;
+        };
+        limits
+            .sign_in_attempt(ip)
+            .await?
+            .map_err(Error::Throttled)?;
+        limits
+            .account_lock(email)
+            .await?
+            .map_err(Error::Throttled)?;
+        let outcome = self.authenticate(email, password).await;
+        match &outcome {
+            Ok(_) => limits.record_success(email).await?,
+            Err(Error::InvalidCredentials) => limits.record_failure(email).await?,
+            Err(_) => {}
+        }
+        outcome
     }
 
     /// Creates an account through self-service sign-up.

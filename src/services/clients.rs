@@ -60,6 +60,17 @@ pub enum PresentedCredentials {
     Missing,
 }
 
+impl PresentedCredentials {
+    /// The client id presented, if any.
+    #[must_use]
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::Basic { id, .. } | Self::Post { id, .. } | Self::IdOnly(id) => Some(id),
+            Self::Missing => None,
+        }
+    }
+}
+
 /// Registers and authenticates clients.
 pub struct ClientService {
     clients: Arc<dyn ClientRepo>,

@@ -1,6 +1,6 @@
 //! The service layer's error, in domain terms. `api::error` maps it to HTTP in one place.
 
-use super::Forbidden;
+use super::{Forbidden, Throttled};
 use crate::domain::{Invalid, RandomnessUnavailable};
 use crate::repos::RepoError;
 
@@ -22,6 +22,9 @@ pub enum Error {
     /// The verified caller may not do this (403).
     #[error(transparent)]
     Forbidden(#[from] Forbidden),
+    /// A brute-force limit refused the request (429).
+    #[error("too many attempts")]
+    Throttled(Throttled),
     /// The target does not exist (404; only said to callers allowed to know).
     #[error("no such resource")]
     NotFound,

@@ -10,6 +10,7 @@ mod clients;
 mod error;
 mod health;
 pub mod keys;
+mod limits;
 mod oauth_error;
 mod passwords;
 mod sessions;
@@ -27,6 +28,7 @@ pub use clients::{
 };
 pub use error::{Error, Result};
 pub use health::{ComponentStatus, HealthReport, HealthService};
+pub use limits::{Limiter, Throttled};
 pub use oauth_error::{OAuthError, OAuthErrorCode};
 pub use passwords::{PasswordHasher, Verdict};
 pub use sessions::SessionService;

@@ -72,10 +72,13 @@ impl TestApp {
     }
 
     pub async fn with(extra: &[(&str, &str)], repos: Repos) -> Self {
+        // Limits are off unless a test turns them on: most tests sign in far more often than
+        // a person would. tests/api/limits.rs covers them.
         let mut pairs = vec![
             ("APP_ENV", "test"),
             ("ARGON2_MEMORY_KIB", "64"),
             ("ARGON2_ITERATIONS", "1"),
+            ("RATE_LIMIT_ENABLED", "false"),
         ];
         pairs.extend_from_slice(extra);
         let config = Config::from_pairs(&pairs).unwrap();
@@ -338,6 +341,15 @@ impl TestApp {
     /// The router, for clients that send requests themselves.
     pub fn router(&self) -> Router {
         self.router.clone()
+    }
+
+    /// Sends `request` as if from `peer`.
+    pub async fn send_from(&self, peer: &str, mut request: Request<Body>) -> TestResponse {
+        let addr: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(addr));
+        self.send(request).await
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {

@@ -13,6 +13,7 @@ mod authorize;
 mod concurrency;
 mod forgery;
 mod helpers;
+mod limits;
 mod login_page;
 mod oauth_client;
 mod platform;

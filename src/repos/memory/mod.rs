@@ -1,12 +1,14 @@
 //! In-memory repositories: the default for development and tests. State lives in the process
 //! and is lost on restart, which is why `prod` refuses to run with them.
 
+mod counters;
 mod oauth;
 mod sessions;
 mod users;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+pub use counters::InMemoryCounterRepo;
 pub use oauth::{
     InMemoryAuthCodeRepo, InMemoryClientRepo, InMemoryDenylistRepo, InMemoryRefreshTokenRepo,
 };
@@ -25,6 +27,7 @@ pub fn repos() -> Repos {
         codes: Arc::new(InMemoryAuthCodeRepo::default()),
         refresh_tokens: Arc::new(InMemoryRefreshTokenRepo::default()),
         denylist: Arc::new(InMemoryDenylistRepo::default()),
+        counters: Arc::new(InMemoryCounterRepo::default()),
         database: None,
         redis: None,
     }

@@ -76,6 +76,8 @@ pub fn repos(pool: PgPool) -> Repos {
         codes: Arc::new(PgAuthCodeRepo::new(pool.clone())),
         refresh_tokens: Arc::new(PgRefreshTokenRepo::new(pool.clone())),
         denylist: Arc::new(PgDenylistRepo::new(pool.clone())),
+        // Counters are hot, short-lived and safe to lose: in-process unless Redis is configured.
+        counters: Arc::new(crate::repos::memory::InMemoryCounterRepo::default()),
         database: Some(Arc::new(PgProbe { pool })),
         redis: None,
     }
