@@ -165,6 +165,15 @@ pub async fn build_state(
         client_registration_requires_admin: config.env.is_prod(),
         limits,
         trusted_proxies: config.limits.trusted_proxies.clone().into(),
+        cors_allowed_origins: config.limits.cors_allowed_origins.clone().into(),
+        http_policy: crate::api::middleware::HttpPolicy {
+            hsts: config.env.is_prod(),
+            request_timeout: config
+                .limits
+                .request_timeout
+                .try_into()
+                .unwrap_or(std::time::Duration::from_secs(10)),
+        },
     })
 }
 

@@ -1,12 +1,15 @@
-//! Request ids and one log line per request.
+//! Cross-cutting layers: request ids and one log line per request, security headers and
+//! request bounds, CORS.
 
 use std::time::Instant;
 
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use tracing::Instrument as _;
+
+use super::error::ApiError;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -64,4 +67,100 @@ mod tests {
         assert!(!is_acceptable_request_id("a b"));
         assert!(!is_acceptable_request_id("a\"}{"));
     }
+}
+
+/// Response headers and request bounds that hold for every route.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpPolicy {
+    /// Send `Strict-Transport-Security` (prod: the service is only reached over https).
+    pub hsts: bool,
+    /// Requests running longer get 503.
+    pub request_timeout: std::time::Duration,
+}
+
+/// Longest request target accepted (414 above).
+const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header bytes accepted, names and values together (431 above).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses oversized request lines and headers, bounds the time a request may take, and sets
+/// the security headers. Handlers that choose their own `Cache-Control`,
+/// `Content-Security-Policy` or `Referrer-Policy` keep them; everything else is `no-store`
+/// (most responses here carry a token, a code, a session or personal data) under a
+/// deny-all content policy.
+pub async fn harden(State(policy): State<HttpPolicy>, request: Request, next: Next) -> Response {
+    if request.uri().to_string().len() > MAX_URI_BYTES {
+        return ApiError::new(StatusCode::URI_TOO_LONG, "the request target is too long")
+            .into_response();
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "the request headers are too large",
+        )
+        .into_response();
+    }
+    let mut response = match tokio::time::timeout(policy.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!("request timed out");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the request took too long; retry later",
+            )
+            .into_response()
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    for (name, default) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ] {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(default));
+    }
+    if policy.hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+    response
+}
+
+/// CORS for exactly the configured origins, with credentials; `None` when there are none.
+#[must_use]
+pub fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::Method;
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }

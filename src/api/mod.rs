@@ -7,7 +7,7 @@ pub mod error;
 mod extract;
 mod health;
 mod login_page;
-mod middleware;
+pub mod middleware;
 mod oauth;
 mod users;
 
@@ -57,19 +57,38 @@ pub struct AppState {
     pub limits: Arc<Limiter>,
     /// `TRUSTED_PROXIES`.
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// `CORS_ALLOWED_ORIGINS`.
+    pub cors_allowed_origins: Arc<[String]>,
+    /// Security headers and request bounds.
+    pub http_policy: middleware::HttpPolicy,
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
 }
 
 /// The whole application: every route, the fallbacks, and the cross-cutting layers.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // The 405 fallback is set before the CORS layer: set after it, it would replace the
+    // layered fallback that answers preflight (OPTIONS) requests.
+    let api = Router::new()
         .merge(health::router())
         .merge(accounts::router())
         .merge(login_page::router())
         .merge(oauth::router())
         .merge(users::router())
+        .method_not_allowed_fallback(method_not_allowed);
+    let api = match middleware::cors(&state.cors_allowed_origins) {
+        Some(cors) => api.layer(cors),
+        None => api,
+    };
+    api.merge(oauth::authorize_router().method_not_allowed_fallback(method_not_allowed))
         .fallback(|| async { ApiError::not_found() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.http_policy,
+            middleware::harden,
+        ))
         .layer(axum::middleware::from_fn(middleware::observe))
         .with_state(state)
 }

@@ -21,10 +21,10 @@ use crate::services::{
     PresentedCredentials, Principal,
 };
 
+/// Every OAuth route but `/oauth/authorize`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth/clients", post(register_client))
-        .route("/oauth/authorize", get(authorize))
         .route("/oauth/token", post(issue_token))
         .route("/oauth/revoke", post(revoke_token))
         .route("/oauth/introspect", post(introspect_token))
@@ -33,6 +33,11 @@ pub fn router() -> Router<AppState> {
             get(server_metadata),
         )
         .route("/.well-known/jwks.json", get(jwks))
+}
+
+/// `/oauth/authorize`, kept apart so that no CORS layer ever wraps it (RFC 9700 §2.6).
+pub fn authorize_router() -> Router<AppState> {
+    Router::new().route("/oauth/authorize", get(authorize))
 }
 
 /// The RFC 7591 response: the registered metadata, and the secret once.

@@ -12,6 +12,7 @@ mod admin;
 mod authorize;
 mod concurrency;
 mod forgery;
+mod hardening;
 mod helpers;
 mod limits;
 mod login_page;
