@@ -3,12 +3,24 @@
 //! Noisy dependencies are capped at `warn` whatever `LOG_LEVEL` says: at debug level they log
 //! SQL and connection details that are of no use to an operator.
 
+use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::{AppEnv, LogLevel};
 
-/// Installs the global subscriber; a second call is a no-op.
+/// Installs the global subscriber, writing to stdout; a second call is a no-op.
 pub fn init(env: AppEnv, level: LogLevel) {
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // Ignoring the error is right: it only says a subscriber is already installed.
+    let _ = subscriber(env, level, std::io::stdout).try_init();
+}
+
+/// The subscriber the service logs through, writing to `writer` (tests capture it).
+pub fn subscriber<W>(env: AppEnv, level: LogLevel, writer: W) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let level = match level {
         LogLevel::Debug => "debug",
         LogLevel::Info => "info",
@@ -16,15 +28,18 @@ pub fn init(env: AppEnv, level: LogLevel) {
         LogLevel::Error => "error",
     };
     let filter = EnvFilter::new(format!("{level},sqlx=warn,hyper=warn,h2=warn,rustls=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    // Ignoring the error is right: it only says a subscriber is already installed.
-    let _ = match env {
-        AppEnv::Dev => builder.compact().try_init(),
-        AppEnv::Test | AppEnv::Prod => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
-    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match env {
+        AppEnv::Dev => Box::new(builder.compact().finish()),
+        AppEnv::Test | AppEnv::Prod => Box::new(
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .finish(),
+        ),
+    }
 }
