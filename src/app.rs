@@ -26,6 +26,9 @@ pub const SEED_EMAIL: &str = "test@example.com";
 /// Its password.
 pub const SEED_PASSWORD: &str = "test-password";
 
+/// How long in-flight requests may run after SIGTERM/SIGINT.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
 /// How often expired rows are swept.
 const CLEANUP_EVERY: Duration = Duration::from_secs(600);
 
@@ -194,16 +197,32 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
         })?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(address = %local, env = ?config.env, "auth-service listening");
-    axum::serve(
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        // An error means the sender is gone, which only happens after it sent.
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let server = axum::serve(
         listener,
         api::router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|source| StartupError::Io {
-        context: "server failed".into(),
-        source,
-    })?;
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
+    // Draining is bounded: a request still running this long after the signal is cut off.
+    let drain_limit = async {
+        stopped(stop_rx).await;
+        tokio::time::sleep(DRAIN_LIMIT).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(|source| StartupError::Io {
+            context: "server failed".into(),
+            source,
+        })?,
+        () = drain_limit => tracing::warn!("in-flight requests still running at the drain limit; stopping anyway"),
+    }
     tracing::info!("auth-service stopped");
     Ok(())
 }
