@@ -1,7 +1,7 @@
 # Developer and CI entry points. `make ci` is what CI runs (via .ci/run).
 CARGO ?= cargo
 
-.PHONY: run test lint fmt fmt-check ci migrate login-flood
+.PHONY: run test lint fmt fmt-check ci migrate login-flood fuzz
 
 run: ## Run the service (in-memory storage unless DATABASE_URL is set)
 	$(CARGO) run
@@ -30,3 +30,7 @@ login-flood: ## /health latency during 100 concurrent wrong-password sign-ins (r
 	  for _ in $$(seq 50); do curl -sf http://127.0.0.1:8099/health >/dev/null && break; sleep 0.1; done; \
 	  ./target/release/examples/login_flood http://127.0.0.1:8099 100 10; status=$$?; \
 	  kill $$pid; wait $$pid; exit $$status
+
+FUZZ_SECONDS ?= 60
+fuzz: ## Property-based fuzzing of token verification, OAuth parsing, PKCE and redirects (FUZZ_SECONDS per target)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --locked --test fuzz -- --test-threads=2
