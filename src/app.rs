@@ -155,6 +155,11 @@ pub async fn build_state(
         accounts,
         sessions,
         admin,
+        orgs: Arc::new(crate::services::OrgService::new(
+            repos.orgs.clone(),
+            repos.users.clone(),
+            clock.clone(),
+        )),
         health: Arc::new(HealthService::new(
             repos.database.clone(),
             repos.redis.clone(),

@@ -105,6 +105,7 @@ impl From<services::Error> for ApiError {
             ),
             E::Forbidden(forbidden) => BearerError::Forbidden(forbidden).into(),
             E::NotFound => Self::new(StatusCode::NOT_FOUND, "no such resource"),
+            E::Conflict(detail) => Self::new(StatusCode::CONFLICT, detail),
             E::Throttled(throttled) => {
                 Self::throttled(throttled, "too many attempts; retry after the time given")
             }

@@ -9,6 +9,7 @@ mod health;
 mod login_page;
 pub mod middleware;
 mod oauth;
+mod orgs;
 mod users;
 
 use std::sync::Arc;
@@ -20,7 +21,7 @@ pub use login_page::safe_next;
 
 use crate::services::{
     AccessTokenService, AccountService, AdminService, AuthorizeService, ClientService,
-    HealthService, Limiter, SessionService, TokenService,
+    HealthService, Limiter, OrgService, SessionService, TokenService,
 };
 use cookies::CookiePolicy;
 use error::ApiError;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub sessions: Arc<SessionService>,
     /// The admin API.
     pub admin: Arc<AdminService>,
+    /// Organizations.
+    pub orgs: Arc<OrgService>,
     /// Backing-store probes.
     pub health: Arc<HealthService>,
     /// Cookie attributes for this environment.
@@ -77,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .merge(login_page::router())
         .merge(oauth::router())
         .merge(users::router())
+        .merge(orgs::router())
         .method_not_allowed_fallback(method_not_allowed);
     let api = match middleware::cors(&state.cors_allowed_origins) {
         Some(cors) => api.layer(cors),

@@ -4,6 +4,7 @@ mod client;
 mod email;
 mod grant;
 mod name;
+mod org;
 mod password;
 mod pkce;
 mod scope;
@@ -18,6 +19,7 @@ pub use client::{
 pub use email::Email;
 pub use grant::{AuthorizationCode, CodeIssue, IssuedAccess, RefreshToken};
 pub use name::DisplayName;
+pub use org::{Membership, OrgId, OrgRole, OrgStatus, Organization, Slug};
 pub use password::{Password, StoredPasswordHash};
 pub use pkce::{CodeChallenge, MalformedChallenge, MalformedVerifier};
 pub use scope::{DEFAULT_CLIENT_SCOPE, SUPPORTED_SCOPES, Scope, UnknownScope};

@@ -17,12 +17,15 @@ use time::{Duration, OffsetDateTime};
 
 use uuid::Uuid;
 
-use super::{CLIENT_ID_UNIQUE, CodeConsumption, RepoError, Repos, USER_EMAIL_UNIQUE};
+use super::{
+    CLIENT_ID_UNIQUE, CodeConsumption, MEMBERSHIP_UNIQUE, ORG_SLUG_UNIQUE, OwnerGuarded, RepoError,
+    Repos, USER_EMAIL_UNIQUE,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{
     AuthMethod, AuthorizationCode, Client, ClientId, CodeChallenge, CodeIssue, DisplayName, Email,
-    GrantType, IssuedAccess, OpaqueToken, RefreshToken, Role, Scope, Session, SessionId,
-    StoredPasswordHash, User, UserId,
+    GrantType, IssuedAccess, Membership, OpaqueToken, OrgId, OrgRole, OrgStatus, Organization,
+    RefreshToken, Role, Scope, Session, SessionId, Slug, StoredPasswordHash, User, UserId,
 };
 
 /// Expands to one `#[tokio::test]` per conformance case, each run through `$runner`.
@@ -54,6 +57,10 @@ macro_rules! conformance_tests {
             revoking_a_user_reports_every_access_token_issued_to_them,
             counters_count_until_removed,
             marks_hold_until_their_end,
+            org_create_find_and_list,
+            org_members_are_unique,
+            org_keeps_its_last_owner,
+            org_concurrent_removals_of_the_last_two_owners_leave_one,
         );
     };
     (@cases $runner:path; $($case:ident),* $(,)?) => {
@@ -762,4 +769,216 @@ pub async fn marks_hold_until_their_end(repos: Repos) {
     );
     repos.counters.remove(&key).await.unwrap();
     assert_eq!(repos.counters.marked_until(&key, at).await.unwrap(), None);
+}
+
+async fn stored_user(repos: &Repos) -> UserId {
+    let u = user(&format!("{}@example.com", Uuid::new_v4().simple()), now());
+    repos.users.insert(&u).await.unwrap();
+    u.id
+}
+
+fn org(slug: &str) -> Organization {
+    Organization {
+        id: OrgId::generate(),
+        name: DisplayName::parse("Acme").unwrap(),
+        slug: Slug::parse(slug).unwrap(),
+        status: OrgStatus::Active,
+        created_at: now(),
+    }
+}
+
+fn member(org: OrgId, user: UserId, role: OrgRole) -> Membership {
+    Membership {
+        org_id: org,
+        user_id: user,
+        role,
+        created_at: now(),
+    }
+}
+
+pub async fn org_create_find_and_list(repos: Repos) {
+    let owner = stored_user(&repos).await;
+    let acme = org("acme");
+    repos
+        .orgs
+        .create(&acme, &member(acme.id, owner, OrgRole::Owner))
+        .await
+        .unwrap();
+
+    assert_eq!(repos.orgs.find(acme.id).await.unwrap(), Some(acme.clone()));
+    assert_eq!(repos.orgs.find(OrgId::generate()).await.unwrap(), None);
+    assert_eq!(
+        repos.orgs.role_of(acme.id, owner).await.unwrap(),
+        Some(OrgRole::Owner)
+    );
+    assert_eq!(
+        repos.orgs.orgs_of(owner).await.unwrap(),
+        vec![(acme.clone(), OrgRole::Owner)]
+    );
+    let stranger = stored_user(&repos).await;
+    assert_eq!(repos.orgs.role_of(acme.id, stranger).await.unwrap(), None);
+    assert!(repos.orgs.orgs_of(stranger).await.unwrap().is_empty());
+
+    let again = repos
+        .orgs
+        .create(
+            &org("acme"),
+            &member(OrgId::generate(), owner, OrgRole::Owner),
+        )
+        .await;
+    assert!(
+        matches!(again, Err(RepoError::Conflict { constraint }) if constraint == ORG_SLUG_UNIQUE),
+        "{again:?}"
+    );
+}
+
+pub async fn org_members_are_unique(repos: Repos) {
+    let owner = stored_user(&repos).await;
+    let bob = stored_user(&repos).await;
+    let acme = org(&format!("acme-{}", Uuid::new_v4().simple()));
+    repos
+        .orgs
+        .create(&acme, &member(acme.id, owner, OrgRole::Owner))
+        .await
+        .unwrap();
+    repos
+        .orgs
+        .add_member(&member(acme.id, bob, OrgRole::Member))
+        .await
+        .unwrap();
+    let again = repos
+        .orgs
+        .add_member(&member(acme.id, bob, OrgRole::Admin))
+        .await;
+    assert!(
+        matches!(again, Err(RepoError::Conflict { constraint }) if constraint == MEMBERSHIP_UNIQUE),
+        "{again:?}"
+    );
+    let mut expected = vec![owner, bob];
+    expected.sort();
+    let members: Vec<UserId> = repos
+        .orgs
+        .members(acme.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.user_id)
+        .collect();
+    assert_eq!(members, expected);
+    assert_eq!(
+        repos.orgs.role_of(acme.id, bob).await.unwrap(),
+        Some(OrgRole::Member)
+    );
+}
+
+pub async fn org_keeps_its_last_owner(repos: Repos) {
+    let owner = stored_user(&repos).await;
+    let other = stored_user(&repos).await;
+    let acme = org(&format!("acme-{}", Uuid::new_v4().simple()));
+    repos
+        .orgs
+        .create(&acme, &member(acme.id, owner, OrgRole::Owner))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        repos.orgs.remove_member(acme.id, owner).await.unwrap(),
+        OwnerGuarded::LastOwner
+    );
+    assert_eq!(
+        repos
+            .orgs
+            .set_role(acme.id, owner, OrgRole::Admin)
+            .await
+            .unwrap(),
+        OwnerGuarded::LastOwner
+    );
+    assert_eq!(
+        repos
+            .orgs
+            .set_role(acme.id, other, OrgRole::Admin)
+            .await
+            .unwrap(),
+        OwnerGuarded::NotMember
+    );
+    assert_eq!(
+        repos.orgs.remove_member(acme.id, other).await.unwrap(),
+        OwnerGuarded::NotMember
+    );
+
+    repos
+        .orgs
+        .add_member(&member(acme.id, other, OrgRole::Member))
+        .await
+        .unwrap();
+    assert_eq!(
+        repos
+            .orgs
+            .set_role(acme.id, other, OrgRole::Owner)
+            .await
+            .unwrap(),
+        OwnerGuarded::Done
+    );
+    assert_eq!(
+        repos
+            .orgs
+            .set_role(acme.id, owner, OrgRole::Member)
+            .await
+            .unwrap(),
+        OwnerGuarded::Done
+    );
+    assert_eq!(
+        repos.orgs.remove_member(acme.id, owner).await.unwrap(),
+        OwnerGuarded::Done
+    );
+    assert_eq!(repos.orgs.role_of(acme.id, owner).await.unwrap(), None);
+    assert_eq!(
+        repos.orgs.role_of(acme.id, other).await.unwrap(),
+        Some(OrgRole::Owner)
+    );
+}
+
+pub async fn org_concurrent_removals_of_the_last_two_owners_leave_one(repos: Repos) {
+    for _ in 0..5 {
+        let a = stored_user(&repos).await;
+        let b = stored_user(&repos).await;
+        let acme = org(&format!("acme-{}", Uuid::new_v4().simple()));
+        repos
+            .orgs
+            .create(&acme, &member(acme.id, a, OrgRole::Owner))
+            .await
+            .unwrap();
+        repos
+            .orgs
+            .add_member(&member(acme.id, b, OrgRole::Owner))
+            .await
+            .unwrap();
+
+        let remove_a = tokio::spawn({
+            let orgs = repos.orgs.clone();
+            async move { orgs.remove_member(acme.id, a).await.unwrap() }
+        });
+        let demote_b = tokio::spawn({
+            let orgs = repos.orgs.clone();
+            async move { orgs.set_role(acme.id, b, OrgRole::Member).await.unwrap() }
+        });
+        let outcomes = [remove_a.await.unwrap(), demote_b.await.unwrap()];
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| **o == OwnerGuarded::Done)
+                .count(),
+            1,
+            "{outcomes:?}"
+        );
+        let owners = repos
+            .orgs
+            .members(acme.id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.role == OrgRole::Owner)
+            .count();
+        assert_eq!(owners, 1);
+    }
 }

@@ -11,8 +11,9 @@ use uuid::Uuid;
 use std::collections::BTreeSet;
 
 use crate::domain::{
-    AuthorizationCode, Client, ClientId, CodeIssue, DisplayName, Email, IssuedAccess, RefreshToken,
-    Role, Session, StoredPasswordHash, TokenHash, User, UserId,
+    AuthorizationCode, Client, ClientId, CodeIssue, DisplayName, Email, IssuedAccess, Membership,
+    OrgId, OrgRole, Organization, RefreshToken, Role, Session, StoredPasswordHash, TokenHash, User,
+    UserId,
 };
 
 #[cfg(any(test, feature = "conformance"))]
@@ -25,6 +26,10 @@ pub mod redis;
 pub const USER_EMAIL_UNIQUE: &str = "app_user_email_key";
 /// The primary key of clients.
 pub const CLIENT_ID_UNIQUE: &str = "oauth_client_pkey";
+/// Unique organization slugs.
+pub const ORG_SLUG_UNIQUE: &str = "organization_slug_key";
+/// One membership per user and organization.
+pub const MEMBERSHIP_UNIQUE: &str = "org_membership_pkey";
 
 /// What can go wrong in a repository.
 #[derive(Debug, thiserror::Error)]
@@ -228,6 +233,52 @@ pub trait DenylistRepo: Send + Sync {
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64>;
 }
 
+/// What a membership change that must leave an owner did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerGuarded {
+    /// Done.
+    Done,
+    /// The user is not a member.
+    NotMember,
+    /// Refused: it would leave the organization without an owner.
+    LastOwner,
+}
+
+/// Organizations and memberships.
+#[async_trait]
+pub trait OrgRepo: Send + Sync {
+    /// Stores a new organization with `owner` as its first owner, atomically.
+    ///
+    /// # Errors
+    /// `Conflict { constraint: ORG_SLUG_UNIQUE }` when the slug is taken.
+    async fn create(&self, org: &Organization, owner: &Membership) -> Result<()>;
+
+    /// The organization with this id.
+    async fn find(&self, id: OrgId) -> Result<Option<Organization>>;
+
+    /// The user's role in the organization, if a member.
+    async fn role_of(&self, org: OrgId, user: UserId) -> Result<Option<OrgRole>>;
+
+    /// The organizations the user belongs to, with their role, in id order.
+    async fn orgs_of(&self, user: UserId) -> Result<Vec<(Organization, OrgRole)>>;
+
+    /// The members, in user-id order.
+    async fn members(&self, org: OrgId) -> Result<Vec<Membership>>;
+
+    /// Adds a member.
+    ///
+    /// # Errors
+    /// `Conflict { constraint: MEMBERSHIP_UNIQUE }` when the user is a member already.
+    async fn add_member(&self, membership: &Membership) -> Result<()>;
+
+    /// Changes a member's role, unless that demotes the last owner. Serialized per
+    /// organization, so concurrent changes cannot together remove every owner.
+    async fn set_role(&self, org: OrgId, user: UserId, role: OrgRole) -> Result<OwnerGuarded>;
+
+    /// Removes a member, unless they are the last owner. Serialized like `set_role`.
+    async fn remove_member(&self, org: OrgId, user: UserId) -> Result<OwnerGuarded>;
+}
+
 /// Expiring counters and marks, for rate limits and lock-outs (in-process, or in Redis so
 /// that every instance shares them).
 #[async_trait]
@@ -271,6 +322,8 @@ pub struct Repos {
     pub denylist: Arc<dyn DenylistRepo>,
     /// Rate-limit and lock-out counters.
     pub counters: Arc<dyn CounterRepo>,
+    /// Organizations and memberships.
+    pub orgs: Arc<dyn OrgRepo>,
     /// `None` when no database is configured (in-memory storage).
     pub database: Option<Arc<dyn StoreProbe>>,
     /// `None` when no Redis is configured.

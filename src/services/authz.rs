@@ -31,6 +31,12 @@ pub enum Forbidden {
     /// Acting on another user without being an admin.
     #[error("only the user themself or an admin may do this")]
     NotSelfOrAdmin,
+    /// Not a member of the organization (said the same way whether or not it exists).
+    #[error("you are not a member of this organization")]
+    NotOrgMember,
+    /// A member whose org role does not allow this.
+    #[error("your role in this organization does not allow this")]
+    OrgRoleTooLow,
 }
 
 /// Proof that the caller is an admin.
@@ -99,6 +105,12 @@ impl Principal {
         } else {
             Err(Forbidden::NotAdmin)
         }
+    }
+
+    /// Whether the token carries the platform admin role.
+    #[must_use]
+    pub fn is_platform_admin(&self) -> bool {
+        self.user_id.is_some() && self.roles.contains(&Role::Admin)
     }
 
     /// Requires the caller to be `target` or an admin. Checked before `target` is looked up,

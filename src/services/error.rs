@@ -22,6 +22,9 @@ pub enum Error {
     /// The verified caller may not do this (403).
     #[error(transparent)]
     Forbidden(#[from] Forbidden),
+    /// The request conflicts with the current state (409); the text is for the client.
+    #[error("{0}")]
+    Conflict(&'static str),
     /// A brute-force limit refused the request (429).
     #[error("too many attempts")]
     Throttled(Throttled),

@@ -185,3 +185,73 @@ async fn logout_on_one_postgres_instance_revokes_the_token_on_the_other() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_removals_of_the_last_two_owners_on_two_postgres_instances_leave_one() {
+    run_with_fresh_database(|pool| async move {
+        let (a, b) = two_instances(pool).await;
+        for round in 0..5 {
+            let (_, first) = a
+                .user_tokens(&format!("first{round}@example.com"), None)
+                .await;
+            let first = first["access_token"].as_str().unwrap().to_owned();
+            let (_, second) = a
+                .user_tokens(&format!("second{round}@example.com"), None)
+                .await;
+            let second = second["access_token"].as_str().unwrap().to_owned();
+            let second_id = a.get_bearer("/auth/me", &second).await.json()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let first_id = a.get_bearer("/auth/me", &first).await.json()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let org = a
+                .send_bearer(
+                    "POST",
+                    "/v1/orgs",
+                    &first,
+                    Some(&json!({"name": "Race", "slug": format!("race-{round}")})),
+                )
+                .await
+                .json()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let added = a
+                .send_bearer(
+                    "POST",
+                    &format!("/v1/orgs/{org}/members"),
+                    &first,
+                    Some(&json!({"user_id": second_id, "org_role": "owner"})),
+                )
+                .await;
+            assert_eq!(added.status, StatusCode::CREATED);
+
+            // Each owner leaves at the same time, through a different instance.
+            let (one, two) = tokio::join!(
+                {
+                    let (a, uri, token) = (
+                        a.clone(),
+                        format!("/v1/orgs/{org}/members/{first_id}"),
+                        first.clone(),
+                    );
+                    tokio::spawn(async move { a.send_bearer("DELETE", &uri, &token, None).await })
+                },
+                {
+                    let (b, uri, token) = (
+                        b.clone(),
+                        format!("/v1/orgs/{org}/members/{second_id}"),
+                        second.clone(),
+                    );
+                    tokio::spawn(async move { b.send_bearer("DELETE", &uri, &token, None).await })
+                },
+            );
+            let mut codes = [one.unwrap().status.as_u16(), two.unwrap().status.as_u16()];
+            codes.sort_unstable();
+            assert_eq!(codes, [204, 409], "round {round}");
+        }
+    })
+    .await;
+}

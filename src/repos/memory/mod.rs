@@ -3,6 +3,7 @@
 
 mod counters;
 mod oauth;
+mod orgs;
 mod sessions;
 mod users;
 
@@ -12,6 +13,7 @@ pub use counters::InMemoryCounterRepo;
 pub use oauth::{
     InMemoryAuthCodeRepo, InMemoryClientRepo, InMemoryDenylistRepo, InMemoryRefreshTokenRepo,
 };
+pub use orgs::InMemoryOrgRepo;
 pub use sessions::InMemorySessionRepo;
 pub use users::InMemoryUserRepo;
 
@@ -28,6 +30,7 @@ pub fn repos() -> Repos {
         refresh_tokens: Arc::new(InMemoryRefreshTokenRepo::default()),
         denylist: Arc::new(InMemoryDenylistRepo::default()),
         counters: Arc::new(InMemoryCounterRepo::default()),
+        orgs: Arc::new(InMemoryOrgRepo::default()),
         database: None,
         redis: None,
     }

@@ -3,6 +3,7 @@
 //! the services.
 
 mod oauth;
+mod orgs;
 mod sessions;
 #[cfg(any(test, feature = "conformance"))]
 pub mod testing;
@@ -18,10 +19,14 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use oauth::{PgAuthCodeRepo, PgClientRepo, PgDenylistRepo, PgRefreshTokenRepo};
+pub use orgs::PgOrgRepo;
 pub use sessions::PgSessionRepo;
 pub use users::PgUserRepo;
 
-use super::{CLIENT_ID_UNIQUE, RepoError, Repos, Result, StoreProbe, USER_EMAIL_UNIQUE};
+use super::{
+    CLIENT_ID_UNIQUE, MEMBERSHIP_UNIQUE, ORG_SLUG_UNIQUE, RepoError, Repos, Result, StoreProbe,
+    USER_EMAIL_UNIQUE,
+};
 
 /// The migrations in `migrations/`, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -78,6 +83,7 @@ pub fn repos(pool: PgPool) -> Repos {
         denylist: Arc::new(PgDenylistRepo::new(pool.clone())),
         // Counters are hot, short-lived and safe to lose: in-process unless Redis is configured.
         counters: Arc::new(crate::repos::memory::InMemoryCounterRepo::default()),
+        orgs: Arc::new(PgOrgRepo::new(pool.clone())),
         database: Some(Arc::new(PgProbe { pool })),
         redis: None,
     }
@@ -103,9 +109,14 @@ impl StoreProbe for PgProbe {
 pub(crate) fn map_err(err: sqlx::Error) -> RepoError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
-            match [USER_EMAIL_UNIQUE, CLIENT_ID_UNIQUE]
-                .into_iter()
-                .find(|known| db.constraint() == Some(*known))
+            match [
+                USER_EMAIL_UNIQUE,
+                CLIENT_ID_UNIQUE,
+                ORG_SLUG_UNIQUE,
+                MEMBERSHIP_UNIQUE,
+            ]
+            .into_iter()
+            .find(|known| db.constraint() == Some(*known))
             {
                 Some(constraint) => RepoError::Conflict { constraint },
                 None => RepoError::Unexpected(err.to_string()),
