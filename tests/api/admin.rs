@@ -5,12 +5,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, TestApp, jwt_claims};
 
-async fn user_id_of(app: &TestApp, token: &str) -> String {
-    let me = app.get_bearer("/auth/me", token).await;
-    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
-    me.json()["id"].as_str().unwrap().to_owned()
-}
-
 fn access(tokens: &Value) -> String {
     tokens["access_token"].as_str().unwrap().to_owned()
 }
@@ -20,7 +14,7 @@ async fn a_normal_user_gets_403_on_every_admin_route_and_an_admin_succeeds() {
     let app = TestApp::new().await;
     let (_, alice) = app.user_tokens("alice@example.com", None).await;
     let (_, bob) = app.user_tokens("bob@example.com", None).await;
-    let bob_id = user_id_of(&app, &access(&bob)).await;
+    let bob_id = app.user_id_of(&access(&bob)).await;
     let admin = app.admin_token().await;
     let routes = [
         ("GET", "/admin/users".to_owned(), None),
@@ -58,9 +52,9 @@ async fn a_normal_user_gets_403_on_every_admin_route_and_an_admin_succeeds() {
 async fn patch_users_is_for_the_user_themself_and_says_nothing_about_other_ids() {
     let app = TestApp::new().await;
     let (_, alice) = app.user_tokens("alice@example.com", None).await;
-    let alice_id = user_id_of(&app, &access(&alice)).await;
+    let alice_id = app.user_id_of(&access(&alice)).await;
     let (_, bob) = app.user_tokens("bob@example.com", None).await;
-    let bob_id = user_id_of(&app, &access(&bob)).await;
+    let bob_id = app.user_id_of(&access(&bob)).await;
 
     let own = app
         .send_bearer(
@@ -119,7 +113,7 @@ async fn patch_users_is_for_the_user_themself_and_says_nothing_about_other_ids()
 async fn patch_users_refuses_fields_other_than_name() {
     let app = TestApp::new().await;
     let (_, alice) = app.user_tokens("alice@example.com", None).await;
-    let id = user_id_of(&app, &access(&alice)).await;
+    let id = app.user_id_of(&access(&alice)).await;
     for body in [
         json!({"name": "A", "roles": ["admin"]}),
         json!({"name": "A", "is_active": true}),
@@ -177,7 +171,7 @@ async fn registering_with_role_fields_never_yields_an_admin() {
 async fn a_role_change_shows_in_the_next_token_and_not_before() {
     let app = TestApp::new().await;
     let (client, carol) = app.user_tokens("carol@example.com", None).await;
-    let carol_id = user_id_of(&app, &access(&carol)).await;
+    let carol_id = app.user_id_of(&access(&carol)).await;
     let admin = app.admin_token().await;
 
     let promoted = app
@@ -216,7 +210,7 @@ async fn a_role_change_shows_in_the_next_token_and_not_before() {
 async fn unknown_roles_are_refused_and_user_is_always_kept() {
     let app = TestApp::new().await;
     let (_, dave) = app.user_tokens("dave@example.com", None).await;
-    let id = user_id_of(&app, &access(&dave)).await;
+    let id = app.user_id_of(&access(&dave)).await;
     let admin = app.admin_token().await;
     let uri = format!("/admin/users/{id}/roles");
     app.send_bearer("PUT", &uri, &admin, Some(&json!({"roles": ["root"]})))
@@ -241,7 +235,7 @@ async fn disabling_a_user_ends_sessions_and_kills_every_token_at_once() {
     let app = TestApp::new().await;
     let session = app.signed_in_session("erin@example.com").await;
     let (client, erin) = app.user_tokens_of_existing("erin@example.com").await;
-    let id = user_id_of(&app, &access(&erin)).await;
+    let id = app.user_id_of(&access(&erin)).await;
     let admin = app.admin_token().await;
 
     let disabled = app

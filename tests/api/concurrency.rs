@@ -199,14 +199,8 @@ async fn concurrent_removals_of_the_last_two_owners_on_two_postgres_instances_le
                 .user_tokens(&format!("second{round}@example.com"), None)
                 .await;
             let second = second["access_token"].as_str().unwrap().to_owned();
-            let second_id = a.get_bearer("/auth/me", &second).await.json()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            let first_id = a.get_bearer("/auth/me", &first).await.json()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+            let second_id = a.user_id_of(&second).await;
+            let first_id = a.user_id_of(&first).await;
             let org = a
                 .send_bearer(
                     "POST",

@@ -326,6 +326,13 @@ impl TestApp {
         self.send(request.body(body).unwrap()).await
     }
 
+    /// The id of the user a token acts for (from `/auth/me`).
+    pub async fn user_id_of(&self, token: &str) -> String {
+        let me = self.get_bearer("/auth/me", token).await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+        me.json()["id"].as_str().unwrap().to_owned()
+    }
+
     /// A user session, a public client, and the token response of a code exchange.
     pub async fn signed_in_tokens(&self) -> (TestClient, Value) {
         let session = self

@@ -23,10 +23,7 @@ async fn token_of(app: &TestApp, name: &str) -> (String, String) {
     let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
     let (_, tokens) = app.user_tokens(&email, None).await;
     let token = tokens["access_token"].as_str().unwrap().to_owned();
-    let id = app.get_bearer("/auth/me", &token).await.json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.user_id_of(&token).await;
     (token, id)
 }
 
@@ -294,10 +291,7 @@ async fn a_member_of_a_gets_403_on_every_org_b_route_whatever_ids_they_guess() {
 async fn the_last_owner_can_neither_leave_nor_be_demoted() {
     let w = World::new().await;
     let a = &w.org_a;
-    let owner_id = w.app.get_bearer("/auth/me", &w.owner).await.json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner_id = w.app.user_id_of(&w.owner).await;
     let uri = format!("/v1/orgs/{a}/members/{owner_id}");
     w.app
         .send_bearer("DELETE", &uri, &w.owner, None)
@@ -328,10 +322,7 @@ async fn two_concurrent_removals_of_the_last_two_owners_leave_one() {
     let w = World::new().await;
     let a = &w.org_a;
     let second = w.fresh_member("owner").await;
-    let first = w.app.get_bearer("/auth/me", &w.owner).await.json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = w.app.user_id_of(&w.owner).await;
     let (uri_one, uri_two) = (
         format!("/v1/orgs/{a}/members/{first}"),
         format!("/v1/orgs/{a}/members/{second}"),
@@ -361,14 +352,8 @@ async fn two_concurrent_removals_of_the_last_two_owners_leave_one() {
 async fn membership_changes_apply_on_the_next_request() {
     let w = World::new().await;
     let a = &w.org_a;
-    let admin_id = w.app.get_bearer("/auth/me", &w.admin).await.json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let member_id = w.app.get_bearer("/auth/me", &w.member).await.json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin_id = w.app.user_id_of(&w.admin).await;
+    let member_id = w.app.user_id_of(&w.member).await;
 
     // A demoted admin loses member management at once, with the same token.
     let (_, newbie) = token_of(&w.app, "newbie").await;
