@@ -1,7 +1,7 @@
 # Developer and CI entry points. `make ci` is what CI runs (via .ci/run).
 CARGO ?= cargo
 
-.PHONY: run test lint fmt fmt-check ci migrate login-flood fuzz
+.PHONY: run test lint fmt fmt-check ci migrate loadtest loadtest-pg bench fuzz
 
 run: ## Run the service (in-memory storage unless DATABASE_URL is set)
 	$(CARGO) run
@@ -23,13 +23,29 @@ ci: fmt-check lint test ## What CI gates on
 migrate: ## Apply pending migrations to DATABASE_URL
 	$(CARGO) run -- migrate
 
-login-flood: ## /health latency during 100 concurrent wrong-password sign-ins (release build, in-memory)
-	$(CARGO) build --release --locked --bin auth-service --example login_flood
-	@APP_ENV=dev LOG_LEVEL=warning PORT=8099 DATABASE_URL= ./target/release/auth-service & \
+LOADTEST_SECONDS ?= 10
+LOADTEST_CONCURRENCY ?= 32
+LOADTEST_PORT ?= 8099
+LOADTEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/auth_loadtest
+# Starts the release binary (dev seed data, limits off, quiet logs), runs W1–W5, stops it.
+define run_loadtest
+	$(CARGO) build --release --locked --bin auth-service --example loadtest
+	@APP_ENV=dev LOG_LEVEL=warning RATE_LIMIT_ENABLED=false PORT=$(LOADTEST_PORT) $(1) ./target/release/auth-service & \
 	  pid=$$!; \
-	  for _ in $$(seq 50); do curl -sf http://127.0.0.1:8099/health >/dev/null && break; sleep 0.1; done; \
-	  ./target/release/examples/login_flood http://127.0.0.1:8099 100 10; status=$$?; \
+	  for _ in $$(seq 100); do curl -sf http://127.0.0.1:$(LOADTEST_PORT)/health >/dev/null && break; sleep 0.1; done; \
+	  ./target/release/examples/loadtest http://127.0.0.1:$(LOADTEST_PORT) $(LOADTEST_SECONDS) $(LOADTEST_CONCURRENCY); status=$$?; \
 	  kill $$pid; wait $$pid; exit $$status
+endef
+
+loadtest: ## W1–W5 against an in-memory release build
+	$(call run_loadtest,DATABASE_URL=)
+
+loadtest-pg: ## W1–W5 against Postgres (LOADTEST_DATABASE_URL, recreated first)
+	psql "$(dir $(LOADTEST_DATABASE_URL))postgres" -qc 'DROP DATABASE IF EXISTS $(notdir $(LOADTEST_DATABASE_URL))' -c 'CREATE DATABASE $(notdir $(LOADTEST_DATABASE_URL))'
+	$(call run_loadtest,DATABASE_URL=$(LOADTEST_DATABASE_URL))
+
+bench: ## Criterion micro-benchmarks: Argon2id verify, ES256 sign/verify, one refresh rotation
+	$(CARGO) bench --locked --bench hot_paths
 
 FUZZ_SECONDS ?= 60
 fuzz: ## Property-based fuzzing of token verification, OAuth parsing, PKCE and redirects (FUZZ_SECONDS per target)

@@ -1,0 +1,301 @@
+//! The load test: drives a running server over HTTP (connections reused) and prints one JSON
+//! line per workload.
+//!
+//! `cargo run --release --example loadtest -- [BASE_URL] [SECONDS] [CONCURRENCY]`
+//! (defaults `http://127.0.0.1:8099`, 10, 32). The server must run in dev (seed account
+//! `test@example.com` and client `dev-client`) with `RATE_LIMIT_ENABLED=false`: the point is
+//! to measure the work, not the limits. `make loadtest` and `make loadtest-pg` do all that.
+//!
+//! - W1 `GET /health`
+//! - W2 code flows: authorize with a session cookie, then exchange with a fresh PKCE verifier
+//! - W3 refresh chains: each worker rotates its own refresh token again and again
+//! - W4 `GET /auth/me` with a valid bearer token
+//! - W5 wrong-password sign-ins at `CONCURRENCY`, while one client measures `/health`
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a measuring tool: failing loudly is the right behaviour"
+)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+const CLIENT_ID: &str = "dev-client";
+const REDIRECT_URI: &str = "http://localhost:5173/callback";
+
+struct Target {
+    base: String,
+    http: reqwest::Client,
+    session: String,
+}
+
+/// Latencies (µs) and errors of one worker.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<u32>,
+    errors: u64,
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let base = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8099".into());
+    let seconds: u64 = args.next().map_or(10, |a| a.parse().expect("SECONDS"));
+    let concurrency: usize = args.next().map_or(32, |a| a.parse().expect("CONCURRENCY"));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(concurrency * 2)
+        .build()
+        .unwrap();
+    let session = sign_in(&http, &base).await;
+    let target = Arc::new(Target {
+        base,
+        http,
+        session,
+    });
+    let duration = Duration::from_secs(seconds);
+
+    let w1 = run(&target, concurrency, duration, |t, _| async move {
+        let response = t.http.get(format!("{}/health", t.base)).send().await.ok()?;
+        response.status().is_success().then_some(())
+    })
+    .await;
+    report("W1 GET /health", concurrency, duration, w1);
+
+    let w2 = run(&target, concurrency, duration, |t, _| async move {
+        code_flow(&t).await.map(drop)
+    })
+    .await;
+    report("W2 code flows", concurrency, duration, w2);
+
+    let mut chains = Vec::new();
+    for _ in 0..concurrency {
+        let (_, refresh) = code_flow(&target).await.expect("a refresh token for W3");
+        chains.push(tokio::sync::Mutex::new(refresh));
+    }
+    let chains = Arc::new(chains);
+    let w3 = run(&target, concurrency, duration, move |t, worker| {
+        let chains = chains.clone();
+        async move {
+            let mut token = chains[worker].lock().await;
+            let response = t
+                .http
+                .post(format!("{}/oauth/token", t.base))
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                    ("client_id", CLIENT_ID),
+                ])
+                .send()
+                .await
+                .ok()?;
+            let body: serde_json::Value = response.json().await.ok()?;
+            *token = body["refresh_token"].as_str()?.to_owned();
+            Some(())
+        }
+    })
+    .await;
+    report("W3 refresh rotations", concurrency, duration, w3);
+
+    let (access, _) = code_flow(&target).await.expect("a token for W4");
+    let access = Arc::new(access);
+    let w4 = run(&target, concurrency, duration, move |t, _| {
+        let access = access.clone();
+        async move {
+            let response = t
+                .http
+                .get(format!("{}/auth/me", t.base))
+                .bearer_auth(access.as_str())
+                .send()
+                .await
+                .ok()?;
+            response.status().is_success().then_some(())
+        }
+    })
+    .await;
+    report("W4 bearer GET /auth/me", concurrency, duration, w4);
+
+    // W5: the flood, and /health measured meanwhile by one client.
+    let flood = tokio::spawn({
+        let target = target.clone();
+        async move {
+            run(&target, concurrency, duration, |t, worker| async move {
+                let response = t
+                    .http
+                    .post(format!("{}/auth/login", t.base))
+                    .json(&serde_json::json!({
+                        "email": format!("flood{worker}@example.com"),
+                        "password": "wrong password",
+                    }))
+                    .send()
+                    .await
+                    .ok()?;
+                (response.status() == 401).then_some(())
+            })
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let probe_for = duration.saturating_sub(Duration::from_millis(600));
+    let probe = run(&target, 1, probe_for, |t, _| async move {
+        let response = t.http.get(format!("{}/health", t.base)).send().await.ok()?;
+        let ok = response.status().is_success();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        ok.then_some(())
+    })
+    .await;
+    report(
+        "W5 wrong-password sign-ins",
+        concurrency,
+        duration,
+        flood.await.unwrap(),
+    );
+    report("W5 /health during the flood", 1, probe_for, probe);
+}
+
+async fn sign_in(http: &reqwest::Client, base: &str) -> String {
+    let response = http
+        .post(format!("{base}/auth/login"))
+        .json(&serde_json::json!({"email": "test@example.com", "password": "test-password"}))
+        .send()
+        .await
+        .expect("the server answers");
+    assert!(
+        response.status().is_success(),
+        "dev sign-in failed: {}",
+        response.status()
+    );
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("session="))
+        .expect("a session cookie");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// One authorization-code flow; returns the access and refresh tokens.
+async fn code_flow(t: &Target) -> Option<(String, String)> {
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let authorize = t
+        .http
+        .get(format!("{}/oauth/authorize", t.base))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", CLIENT_ID),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("scope", "openid profile"),
+        ])
+        .header("cookie", &t.session)
+        .send()
+        .await
+        .ok()?;
+    let location = authorize.headers().get("location")?.to_str().ok()?;
+    let code = url::Url::parse(location)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == "code")?
+        .1
+        .into_owned();
+    let tokens: serde_json::Value = t
+        .http
+        .post(format!("{}/oauth/token", t.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", CLIENT_ID),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    Some((
+        tokens["access_token"].as_str()?.to_owned(),
+        tokens["refresh_token"].as_str()?.to_owned(),
+    ))
+}
+
+/// Runs `work` in `concurrency` workers for `duration`; `None` from `work` is an error.
+async fn run<F, Fut>(
+    target: &Arc<Target>,
+    concurrency: usize,
+    duration: Duration,
+    work: F,
+) -> Vec<Tally>
+where
+    F: Fn(Arc<Target>, usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Option<()>> + Send,
+{
+    let deadline = Instant::now() + duration;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (target, work) = (target.clone(), work.clone());
+            tokio::spawn(async move {
+                let mut tally = Tally::default();
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    match work(target.clone(), worker).await {
+                        Some(()) => tally
+                            .latencies
+                            .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)),
+                        None => tally.errors += 1,
+                    }
+                }
+                tally
+            })
+        })
+        .collect();
+    let mut tallies = Vec::new();
+    for worker in workers {
+        tallies.push(worker.await.unwrap());
+    }
+    tallies
+}
+
+fn report(workload: &str, concurrency: usize, duration: Duration, tallies: Vec<Tally>) {
+    let errors: u64 = tallies.iter().map(|t| t.errors).sum();
+    let mut latencies: Vec<u32> = tallies.into_iter().flat_map(|t| t.latencies).collect();
+    latencies.sort_unstable();
+    let percentile = |p: f64| {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let index = ((latencies.len() - 1) as f64 * p).round() as usize;
+        f64::from(latencies[index]) / 1000.0
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "workload": workload,
+            "concurrency": concurrency,
+            "seconds": duration.as_secs_f64(),
+            "ok": latencies.len(),
+            "per_s": (latencies.len() as f64 / duration.as_secs_f64()).round(),
+            "p50_ms": percentile(0.50),
+            "p90_ms": percentile(0.90),
+            "p99_ms": percentile(0.99),
+            "errors": errors,
+        })
+    );
+}
