@@ -26,6 +26,7 @@ migrate: ## Apply pending migrations to DATABASE_URL
 LOADTEST_SECONDS ?= 10
 LOADTEST_CONCURRENCY ?= 32
 LOADTEST_PORT ?= 8099
+LOADTEST_WORKLOADS ?= W1,W2,W3,W4,W5
 LOADTEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/auth_loadtest
 # Starts the release binary (dev seed data, limits off, quiet logs), runs W1–W5, stops it.
 define run_loadtest
@@ -33,7 +34,7 @@ define run_loadtest
 	@APP_ENV=dev LOG_LEVEL=warning RATE_LIMIT_ENABLED=false PORT=$(LOADTEST_PORT) $(1) ./target/release/auth-service & \
 	  pid=$$!; \
 	  for _ in $$(seq 100); do curl -sf http://127.0.0.1:$(LOADTEST_PORT)/health >/dev/null && break; sleep 0.1; done; \
-	  ./target/release/examples/loadtest http://127.0.0.1:$(LOADTEST_PORT) $(LOADTEST_SECONDS) $(LOADTEST_CONCURRENCY); status=$$?; \
+	  ./target/release/examples/loadtest http://127.0.0.1:$(LOADTEST_PORT) $(LOADTEST_SECONDS) $(LOADTEST_CONCURRENCY) $(LOADTEST_WORKLOADS); status=$$?; \
 	  kill $$pid; wait $$pid; exit $$status
 endef
 

@@ -1,8 +1,8 @@
 //! The load test: drives a running server over HTTP (connections reused) and prints one JSON
 //! line per workload.
 //!
-//! `cargo run --release --example loadtest -- [BASE_URL] [SECONDS] [CONCURRENCY]`
-//! (defaults `http://127.0.0.1:8099`, 10, 32). The server must run in dev (seed account
+//! `cargo run --release --example loadtest -- [BASE_URL] [SECONDS] [CONCURRENCY] [WORKLOADS]`
+//! (defaults `http://127.0.0.1:8099`, 10, 32, `W1,W2,W3,W4,W5`). The server must run in dev (seed account
 //! `test@example.com` and client `dev-client`) with `RATE_LIMIT_ENABLED=false`: the point is
 //! to measure the work, not the limits. `make loadtest` and `make loadtest-pg` do all that.
 //!
@@ -51,6 +51,8 @@ async fn main() {
         .unwrap_or_else(|| "http://127.0.0.1:8099".into());
     let seconds: u64 = args.next().map_or(10, |a| a.parse().expect("SECONDS"));
     let concurrency: usize = args.next().map_or(32, |a| a.parse().expect("CONCURRENCY"));
+    let selected = args.next().unwrap_or_else(|| "W1,W2,W3,W4,W5".into());
+    let wanted = |workload: &str| selected.split(',').any(|w| w.trim() == workload);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(concurrency * 2)
@@ -64,102 +66,112 @@ async fn main() {
     });
     let duration = Duration::from_secs(seconds);
 
-    let w1 = run(&target, concurrency, duration, |t, _| async move {
-        let response = t.http.get(format!("{}/health", t.base)).send().await.ok()?;
-        response.status().is_success().then_some(())
-    })
-    .await;
-    report("W1 GET /health", concurrency, duration, w1);
-
-    let w2 = run(&target, concurrency, duration, |t, _| async move {
-        code_flow(&t).await.map(drop)
-    })
-    .await;
-    report("W2 code flows", concurrency, duration, w2);
-
-    let mut chains = Vec::new();
-    for _ in 0..concurrency {
-        let (_, refresh) = code_flow(&target).await.expect("a refresh token for W3");
-        chains.push(tokio::sync::Mutex::new(refresh));
-    }
-    let chains = Arc::new(chains);
-    let w3 = run(&target, concurrency, duration, move |t, worker| {
-        let chains = chains.clone();
-        async move {
-            let mut token = chains[worker].lock().await;
-            let response = t
-                .http
-                .post(format!("{}/oauth/token", t.base))
-                .form(&[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", token.as_str()),
-                    ("client_id", CLIENT_ID),
-                ])
-                .send()
-                .await
-                .ok()?;
-            let body: serde_json::Value = response.json().await.ok()?;
-            *token = body["refresh_token"].as_str()?.to_owned();
-            Some(())
-        }
-    })
-    .await;
-    report("W3 refresh rotations", concurrency, duration, w3);
-
-    let (access, _) = code_flow(&target).await.expect("a token for W4");
-    let access = Arc::new(access);
-    let w4 = run(&target, concurrency, duration, move |t, _| {
-        let access = access.clone();
-        async move {
-            let response = t
-                .http
-                .get(format!("{}/auth/me", t.base))
-                .bearer_auth(access.as_str())
-                .send()
-                .await
-                .ok()?;
+    if wanted("W1") {
+        let w1 = run(&target, concurrency, duration, |t, _| async move {
+            let response = t.http.get(format!("{}/health", t.base)).send().await.ok()?;
             response.status().is_success().then_some(())
-        }
-    })
-    .await;
-    report("W4 bearer GET /auth/me", concurrency, duration, w4);
+        })
+        .await;
+        report("W1 GET /health", concurrency, duration, w1);
+    }
 
-    // W5: the flood, and /health measured meanwhile by one client.
-    let flood = tokio::spawn({
-        let target = target.clone();
-        async move {
-            run(&target, concurrency, duration, |t, worker| async move {
+    if wanted("W2") {
+        let w2 = run(&target, concurrency, duration, |t, _| async move {
+            code_flow(&t).await.map(drop)
+        })
+        .await;
+        report("W2 code flows", concurrency, duration, w2);
+    }
+
+    if wanted("W3") {
+        let mut chains = Vec::new();
+        for _ in 0..concurrency {
+            let (_, refresh) = code_flow(&target).await.expect("a refresh token for W3");
+            chains.push(tokio::sync::Mutex::new(refresh));
+        }
+        let chains = Arc::new(chains);
+        let w3 = run(&target, concurrency, duration, move |t, worker| {
+            let chains = chains.clone();
+            async move {
+                let mut token = chains[worker].lock().await;
                 let response = t
                     .http
-                    .post(format!("{}/auth/login", t.base))
-                    .json(&serde_json::json!({
-                        "email": format!("flood{worker}@example.com"),
-                        "password": "wrong password",
-                    }))
+                    .post(format!("{}/oauth/token", t.base))
+                    .form(&[
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", token.as_str()),
+                        ("client_id", CLIENT_ID),
+                    ])
                     .send()
                     .await
                     .ok()?;
-                (response.status() == 401).then_some(())
-            })
-            .await
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let probe_for = duration.saturating_sub(Duration::from_millis(600));
-    let probe = run(&target, 1, probe_for, |t, _| async move {
-        let response = t.http.get(format!("{}/health", t.base)).send().await.ok()?;
-        let ok = response.status().is_success();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        ok.then_some(())
-    })
-    .await;
-    report(
-        "W5 wrong-password sign-ins",
-        concurrency,
-        duration,
-        flood.await.unwrap(),
-    );
-    report("W5 /health during the flood", 1, probe_for, probe);
+                let body: serde_json::Value = response.json().await.ok()?;
+                *token = body["refresh_token"].as_str()?.to_owned();
+                Some(())
+            }
+        })
+        .await;
+        report("W3 refresh rotations", concurrency, duration, w3);
+    }
+
+    if wanted("W4") {
+        let (access, _) = code_flow(&target).await.expect("a token for W4");
+        let access = Arc::new(access);
+        let w4 = run(&target, concurrency, duration, move |t, _| {
+            let access = access.clone();
+            async move {
+                let response = t
+                    .http
+                    .get(format!("{}/auth/me", t.base))
+                    .bearer_auth(access.as_str())
+                    .send()
+                    .await
+                    .ok()?;
+                response.status().is_success().then_some(())
+            }
+        })
+        .await;
+        report("W4 bearer GET /auth/me", concurrency, duration, w4);
+    }
+
+    if wanted("W5") {
+        // W5: the flood, and /health measured meanwhile by one client.
+        let flood = tokio::spawn({
+            let target = target.clone();
+            async move {
+                run(&target, concurrency, duration, |t, worker| async move {
+                    let response = t
+                        .http
+                        .post(format!("{}/auth/login", t.base))
+                        .json(&serde_json::json!({
+                            "email": format!("flood{worker}@example.com"),
+                            "password": "wrong password",
+                        }))
+                        .send()
+                        .await
+                        .ok()?;
+                    (response.status() == 401).then_some(())
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let probe_for = duration.saturating_sub(Duration::from_millis(600));
+        let probe = run(&target, 1, probe_for, |t, _| async move {
+            let response = t.http.get(format!("{}/health", t.base)).send().await.ok()?;
+            let ok = response.status().is_success();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            ok.then_some(())
+        })
+        .await;
+        report(
+            "W5 wrong-password sign-ins",
+            concurrency,
+            duration,
+            flood.await.unwrap(),
+        );
+        report("W5 /health during the flood", 1, probe_for, probe);
+    }
 }
 
 async fn sign_in(http: &reqwest::Client, base: &str) -> String {
