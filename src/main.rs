@@ -30,6 +30,12 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Measure Argon2id here and print the parameters whose hash takes about the target time.
+    HashCalibrate {
+        /// Time one password hash should take, in milliseconds.
+        #[arg(long, default_value_t = 250)]
+        target_ms: u64,
+    },
     /// Manage ES256 signing keys.
     Keys {
         #[command(subcommand)]
@@ -50,6 +56,26 @@ enum KeysCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::HashCalibrate { target_ms }) = &cli.command {
+        let target = std::time::Duration::from_millis(*target_ms);
+        let found = auth_service::services::calibrate(target);
+        println!(
+            "Argon2id with m={} KiB, t={}, p={} took {} ms here (target {} ms). Set:",
+            found.settings.memory_kib,
+            found.settings.iterations,
+            found.settings.parallelism,
+            found.measured.as_millis(),
+            target_ms
+        );
+        println!("ARGON2_MEMORY_KIB={}", found.settings.memory_kib);
+        println!("ARGON2_ITERATIONS={}", found.settings.iterations);
+        println!("ARGON2_PARALLELISM={}", found.settings.parallelism);
+        println!(
+            "Existing hashes are upgraded at each user's next sign-in. Each concurrent sign-in \
+             holds this much memory: size PASSWORD_HASH_CONCURRENCY accordingly."
+        );
+        return ExitCode::SUCCESS;
+    }
     // Key generation needs no configuration: it runs on an operator's machine.
     if let Some(Command::Keys {
         command: KeysCommand::Generate { out },
@@ -97,7 +123,7 @@ fn main() -> ExitCode {
                     }),
                 }
             }
-            Command::Keys { .. } => Ok(()),
+            Command::Keys { .. } | Command::HashCalibrate { .. } => Ok(()),
         }
     });
     match outcome {

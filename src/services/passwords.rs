@@ -134,6 +134,86 @@ impl PasswordHasher {
     }
 }
 
+/// The outcome of `auth-service hash-calibrate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Calibration {
+    /// Parameters whose hash takes about the target time here.
+    pub settings: Argon2Settings,
+    /// What one hash with them took (median of three).
+    pub measured: std::time::Duration,
+}
+
+/// The smallest memory cost offered: below OWASP's minimum configurations nothing is gained.
+const CALIBRATION_MIN_KIB: u32 = 19_456;
+const CALIBRATION_MAX_KIB: u32 = 4_194_304;
+
+/// Finds the Argon2id memory cost (t=2, p=1, as OWASP recommends) whose hash takes about
+/// `target` on this machine, by doubling and then bisecting. Blocking: call it off any async
+/// runtime. Never goes below m=19456 KiB, however slow the machine.
+#[must_use]
+pub fn calibrate(target: std::time::Duration) -> Calibration {
+    let time_of = |memory_kib: u32| {
+        let settings = Argon2Settings {
+            memory_kib,
+            ..Argon2Settings::PRODUCTION
+        };
+        Calibration {
+            settings,
+            measured: median_hash_time(settings),
+        }
+    };
+    let mut low = time_of(CALIBRATION_MIN_KIB);
+    if low.measured >= target {
+        return low;
+    }
+    let mut high = low;
+    while high.measured < target && high.settings.memory_kib < CALIBRATION_MAX_KIB {
+        low = high;
+        high = time_of((high.settings.memory_kib * 2).min(CALIBRATION_MAX_KIB));
+    }
+    // Bisect to within about 5 % of memory.
+    while high.settings.memory_kib - low.settings.memory_kib > low.settings.memory_kib / 20 {
+        let middle = time_of(low.settings.memory_kib.midpoint(high.settings.memory_kib));
+        if middle.measured < target {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    // The closer of the two to the target.
+    if target.abs_diff(low.measured) <= high.measured.abs_diff(target) {
+        low
+    } else {
+        high
+    }
+}
+
+fn median_hash_time(settings: Argon2Settings) -> std::time::Duration {
+    let Ok(params) = Params::new(
+        settings.memory_kib,
+        settings.iterations,
+        settings.parallelism,
+        None,
+    ) else {
+        return std::time::Duration::MAX;
+    };
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let mut output = [0u8; 32];
+    let mut times: Vec<std::time::Duration> = (0..3)
+        .map(|_| {
+            let started = std::time::Instant::now();
+            let _ = argon2.hash_password_into(
+                b"calibration password",
+                b"calibration salt",
+                &mut output,
+            );
+            started.elapsed()
+        })
+        .collect();
+    times.sort_unstable();
+    times[1]
+}
+
 fn uses_params(hash: &PasswordHash, current: &Params) -> bool {
     hash.algorithm == Algorithm::Argon2id.ident()
         && hash.version == Some(Version::V0x13.into())
@@ -220,6 +300,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(verdict, Verdict::Match { needs_rehash: true });
+    }
+
+    #[test]
+    fn calibration_never_goes_below_the_owasp_minimum() {
+        let found = calibrate(std::time::Duration::from_millis(1));
+        assert_eq!(found.settings, Argon2Settings::PRODUCTION);
+        assert!(found.measured > std::time::Duration::ZERO);
     }
 
     #[tokio::test]
