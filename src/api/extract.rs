@@ -24,6 +24,28 @@ pub struct AppForm<T>(pub T);
 /// `axum::extract::Query` with problem+json rejections.
 pub struct AppQuery<T>(pub T);
 
+/// `axum::extract::Path` with problem+json rejections (a path segment that is not UTF-8,
+/// say).
+pub struct AppPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(_) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the path is malformed",
+            )),
+        }
+    }
+}
+
 impl<S, T> FromRequest<S> for AppJson<T>
 where
     S: Send + Sync,
@@ -196,6 +218,7 @@ impl FromRequestParts<AppState> for Principal {
 /// The client's IP address: the socket peer, or, when the peer is a trusted proxy, the
 /// right-most address in `X-Forwarded-For` that is not a trusted proxy itself (the one the
 /// first trusted proxy saw). A header from an untrusted peer is ignored: anyone can send one.
+/// When every listed hop is trusted (or the list is unreadable), the peer counts.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
@@ -233,26 +256,25 @@ pub fn client_ip(
     if !is_trusted(&peer) {
         return peer;
     }
-    let mut forwarded = Vec::new();
+    // Each trusted proxy appends the address it saw, so read from the right: skip trusted
+    // hops, and the first other address is the client. Anything left of it is the client's
+    // own say and is never read.
+    let mut entries: Vec<&str> = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
         let Ok(value) = value.to_str() else {
             return peer;
         };
-        for entry in value.split(',') {
-            match entry.trim().parse::<IpAddr>() {
-                Ok(ip) => forwarded.push(ip.to_canonical()),
-                // A list we cannot read is a list we cannot trust.
-                Err(_) => return peer,
-            }
+        entries.extend(value.split(','));
+    }
+    for entry in entries.iter().rev() {
+        match entry.trim().parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip.to_canonical()) => {}
+            Ok(ip) => return ip.to_canonical(),
+            // A hop our proxies wrote that we cannot read: trust nothing further left.
+            Err(_) => return peer,
         }
     }
-    forwarded
-        .iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .or(forwarded.first())
-        .copied()
-        .unwrap_or(peer)
+    peer
 }
 
 /// The token of an `Authorization: Bearer` header, if there is one.

@@ -244,17 +244,26 @@ async fn issue_token(
 ) -> Response {
     let outcome = async {
         let credentials = presented_credentials(&headers, form.client_id, form.client_secret)?;
-        // Counted per presented client id whether or not it authenticates, so guessing a
-        // client's secret is limited too.
         if let Err(throttled) = state
             .limits
-            .token_request(credentials.client_id(), ip)
+            .token_request_from(ip)
             .await
             .map_err(OAuthError::from)?
         {
             return Ok(Err(throttled));
         }
         let client = state.clients.authenticate(credentials).await?;
+        // A public client's id is all its "authentication", so anyone could spend its budget:
+        // those are limited per IP only.
+        if client.auth_method.is_confidential()
+            && let Err(throttled) = state
+                .limits
+                .token_request_by(client.id.as_str())
+                .await
+                .map_err(OAuthError::from)?
+        {
+            return Ok(Err(throttled));
+        }
         match form.grant_type.as_deref() {
             Some("authorization_code") => {
                 state

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, Result};
-use super::extract::AppJson;
+use super::extract::{AppJson, AppPath};
 use crate::domain::{Membership, OrgId, OrgRole, OrgStatus, Organization, UserId};
 use crate::services::{self, OrgAccess, Principal};
 
@@ -37,9 +37,11 @@ impl FromRequestParts<AppState> for OrgScope {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let principal = Principal::from_request_parts(parts, state).await?;
-        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+        // An unreadable path names no organization: the guard then answers as for any other.
+        let params = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError::not_found())?;
+            .map(|Path(params)| params)
+            .unwrap_or_default();
         let org = params
             .iter()
             .find(|(name, _)| name == "id")
@@ -175,7 +177,7 @@ struct ChangeMember {
 async fn change_member(
     State(state): State<AppState>,
     OrgScope(access): OrgScope,
-    Path((_, user_id)): Path<(String, String)>,
+    AppPath((_, user_id)): AppPath<(String, String)>,
     AppJson(body): AppJson<ChangeMember>,
 ) -> Result<StatusCode> {
     let user = member_id(&user_id)?;
@@ -188,7 +190,7 @@ async fn change_member(
 async fn remove_member(
     State(state): State<AppState>,
     OrgScope(access): OrgScope,
-    Path((_, user_id)): Path<(String, String)>,
+    AppPath((_, user_id)): AppPath<(String, String)>,
 ) -> Result<StatusCode> {
     let user = member_id(&user_id)?;
     state.orgs.remove_member(&access, user).await?;

@@ -1,7 +1,7 @@
 //! Bearer-protected account routes: `GET /auth/me`, `PATCH /users/{id}`, and the admin API.
 //! Each authorizes through the [`Principal`] checks; none inspects roles itself.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, Result};
-use super::extract::{AppJson, AppQuery};
+use super::extract::{AppJson, AppPath, AppQuery};
 use crate::domain::{Role, User, UserId};
 use crate::services::{self, Forbidden, Principal};
 
@@ -71,13 +71,18 @@ struct UpdateUser {
 async fn update_user(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
-    AppJson(body): AppJson<UpdateUser>,
+    AppPath(id): AppPath<String>,
+    body: Result<AppJson<UpdateUser>, ApiError>,
 ) -> Result<Json<ProfileView>> {
     principal
         .require_scope("profile")
         .map_err(services::Error::from)?;
     let target = target_user(&principal, &id)?;
+    // Permission before the body is read: a refusal never depends on what was sent.
+    principal
+        .require_self_or_admin(target)
+        .map_err(services::Error::from)?;
+    let AppJson(body) = body?;
     let user = state
         .accounts
         .rename(&principal, target, &body.name)
@@ -101,9 +106,10 @@ struct UserPageView {
 async fn list_users(
     State(state): State<AppState>,
     principal: Principal,
-    AppQuery(query): AppQuery<ListQuery>,
+    query: Result<AppQuery<ListQuery>, ApiError>,
 ) -> Result<Json<UserPageView>> {
     let grant = principal.require_admin().map_err(services::Error::from)?;
+    let AppQuery(query) = query?;
     let page = state
         .admin
         .list_users(&grant, query.cursor.as_deref(), query.limit.unwrap_or(50))
@@ -124,10 +130,11 @@ struct RolesBody {
 async fn set_user_roles(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
-    AppJson(body): AppJson<RolesBody>,
+    AppPath(id): AppPath<String>,
+    body: Result<AppJson<RolesBody>, ApiError>,
 ) -> Result<Json<ProfileView>> {
     let grant = principal.require_admin().map_err(services::Error::from)?;
+    let AppJson(body) = body?;
     let target = parse_id(&id)?;
     let user = state.admin.set_roles(&grant, target, &body.roles).await?;
     Ok(Json(ProfileView::from(&user)))
@@ -137,7 +144,7 @@ async fn set_user_roles(
 async fn disable_user(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<ProfileView>> {
     let grant = principal.require_admin().map_err(services::Error::from)?;
     let target = parse_id(&id)?;

@@ -129,7 +129,9 @@ fn seconds(ttl: time::Duration) -> i64 {
 impl CounterRepo for RedisCounterRepo {
     async fn increment(&self, key: &str, ttl: time::Duration, _now: OffsetDateTime) -> Result<u64> {
         let mut conn = self.conn.clone();
+        // MULTI/EXEC: a dropped connection cannot leave a counter without its expiry.
         let (count,): (u64,) = redis::pipe()
+            .atomic()
             .cmd("INCR")
             .arg(format!("{COUNTER_PREFIX}{key}"))
             .cmd("EXPIRE")

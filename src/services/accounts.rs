@@ -80,14 +80,14 @@ impl AccountService {
             .sign_in_attempt(ip)
             .await?
             .map_err(Error::Throttled)?;
-        limits
-            .account_lock(email)
+        let attempt = limits
+            .begin_sign_in(email)
             .await?
             .map_err(Error::Throttled)?;
         let outcome = self.authenticate(email, password).await;
         match &outcome {
             Ok(_) => limits.record_success(email).await?,
-            Err(Error::InvalidCredentials) => limits.record_failure(email).await?,
+            Err(Error::InvalidCredentials) => limits.failed_sign_in(email, attempt).await?,
             Err(_) => {}
         }
         outcome

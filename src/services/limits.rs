@@ -69,30 +69,38 @@ impl Limiter {
     pub async fn sign_in_attempt(&self, ip: IpAddr) -> Verdict {
         self.hit(
             "signin-ip",
-            &ip.to_string(),
+            &ip_bucket(ip),
             self.settings.sign_ins_per_ip,
             Duration::MINUTE,
         )
         .await
     }
 
-    /// One token-endpoint request, counted per presented client id and per IP.
+    /// One token-endpoint request from `ip`, before the client is known.
     ///
     /// # Errors
     /// A counter-store failure.
-    pub async fn token_request(&self, client_id: Option<&str>, ip: IpAddr) -> Verdict {
+    pub async fn token_request_from(&self, ip: IpAddr) -> Verdict {
         let limit = self.settings.token_requests_per_client;
-        if let Some(client_id) = client_id {
-            let client = hex_digest(client_id);
-            if let Err(throttled) = self
-                .hit("token-client", &client, limit, Duration::MINUTE)
-                .await?
-            {
-                return Ok(Err(throttled));
-            }
-        }
-        self.hit("token-ip", &ip.to_string(), limit, Duration::MINUTE)
+        self.hit("token-ip", &ip_bucket(ip), limit, Duration::MINUTE)
             .await
+    }
+
+    /// One token-endpoint request by an authenticated client. Counted only after
+    /// authentication: client ids are public, and counting unauthenticated ones would let
+    /// anyone exhaust a client's budget.
+    ///
+    /// # Errors
+    /// A counter-store failure.
+    pub async fn token_request_by(&self, client_id: &str) -> Verdict {
+        let limit = self.settings.token_requests_per_client;
+        self.hit(
+            "token-client",
+            &hex_digest(client_id),
+            limit,
+            Duration::MINUTE,
+        )
+        .await
     }
 
     /// Whether the account `email` is locked out now.
@@ -116,47 +124,63 @@ impl Limiter {
         })
     }
 
-    /// Records a failed sign-in. Past half the allowed failures each one locks the account
-    /// for a few seconds, doubling (the slow-down); at the limit it locks for
-    /// `LOCKOUT_BASE_SECS`, doubling with each lock-out in the last 24 hours up to
+    /// Starts a password check for `email`: refused while the account is locked; otherwise the
+    /// attempt is counted *before* the password is checked, so parallel guesses cannot all
+    /// slip in before the first failure is recorded. Returns the attempt's number in the
+    /// window, for [`Self::failed_sign_in`].
+    ///
+    /// # Errors
+    /// A counter-store failure.
+    pub async fn begin_sign_in(&self, email: &str) -> Result<Result<u64, Throttled>> {
+        if !self.settings.enabled {
+            return Ok(Ok(0));
+        }
+        if let Err(throttled) = self.account_lock(email).await? {
+            return Ok(Err(throttled));
+        }
+        let now = self.clock.now();
+        let window = self.settings.failure_window;
+        let attempt = self
+            .counters
+            .increment(
+                &window_key("fail", &account(email), window, now),
+                window,
+                now,
+            )
+            .await?;
+        if attempt > u64::from(self.settings.failures_per_account) {
+            // Over the limit (only concurrent attempts get here): lock and refuse unchecked.
+            let lock = self.lock_out(email, now).await?;
+            return Ok(Err(Throttled { retry_after: lock }));
+        }
+        Ok(Ok(attempt))
+    }
+
+    /// Records that attempt number `attempt` failed. Past half the allowed failures each one
+    /// locks the account for a few seconds, doubling (the slow-down); at the limit it locks
+    /// for `LOCKOUT_BASE_SECS`, doubling with each lock-out in the last 24 hours up to
     /// `LOCKOUT_MAX_SECS`.
     ///
     /// # Errors
     /// A counter-store failure.
-    pub async fn record_failure(&self, email: &str) -> Result<()> {
+    pub async fn failed_sign_in(&self, email: &str, attempt: u64) -> Result<()> {
         if !self.settings.enabled {
             return Ok(());
         }
         let now = self.clock.now();
-        let account = account(email);
-        let window = self.settings.failure_window;
-        let failures = self
-            .counters
-            .increment(&window_key("fail", &account, window, now), window, now)
-            .await?;
         let limit = u64::from(self.settings.failures_per_account);
-        let lock = if failures >= limit {
-            let lockouts = self
-                .counters
-                .increment(&format!("lockouts:{account}"), LOCKOUT_MEMORY, now)
-                .await?;
-            doubled(
-                self.settings.lockout_base,
-                lockouts - 1,
-                self.settings.lockout_max,
-            )
-        } else if failures > limit / 2 {
-            doubled(
+        if attempt >= limit {
+            self.lock_out(email, now).await?;
+        } else if attempt > limit / 2 {
+            let slow_down = doubled(
                 Duration::SECOND,
-                failures - limit / 2,
+                attempt - limit / 2,
                 self.settings.lockout_base,
-            )
-        } else {
-            return Ok(());
-        };
-        self.counters
-            .mark_until(&format!("lock:{account}"), now + lock, now)
-            .await?;
+            );
+            self.counters
+                .mark_until(&format!("lock:{}", account(email)), now + slow_down, now)
+                .await?;
+        }
         Ok(())
     }
 
@@ -172,6 +196,24 @@ impl Limiter {
         let now = self.clock.now();
         let key = window_key("fail", &account(email), self.settings.failure_window, now);
         Ok(self.counters.remove(&key).await?)
+    }
+
+    /// Locks the account for the next lock-out's length; returns it.
+    async fn lock_out(&self, email: &str, now: OffsetDateTime) -> Result<Duration> {
+        let account = account(email);
+        let lockouts = self
+            .counters
+            .increment(&format!("lockouts:{account}"), LOCKOUT_MEMORY, now)
+            .await?;
+        let lock = doubled(
+            self.settings.lockout_base,
+            lockouts.saturating_sub(1),
+            self.settings.lockout_max,
+        );
+        self.counters
+            .mark_until(&format!("lock:{account}"), now + lock, now)
+            .await?;
+        Ok(lock)
     }
 
     async fn hit(&self, bucket: &str, id: &str, limit: u32, window: Duration) -> Verdict {
@@ -216,12 +258,30 @@ fn hex_digest(text: &str) -> String {
         .collect()
 }
 
-/// `base × 2^times`, capped at `max`.
+/// `base × 2^times`, capped at `max` (and never negative).
 fn doubled(base: Duration, times: u64, max: Duration) -> Duration {
-    let factor = 1_i32
-        .checked_shl(u32::try_from(times).unwrap_or(u32::MAX))
-        .unwrap_or(i32::MAX);
-    base.checked_mul(factor).unwrap_or(max).min(max)
+    if times >= 30 {
+        return max;
+    }
+    let factor = 1_i32 << times;
+    base.checked_mul(factor)
+        .unwrap_or(max)
+        .clamp(Duration::ZERO, max)
+}
+
+/// The key of a client address: IPv6 by its /64 (one host usually has a whole /64, so single
+/// addresses would give it endless fresh budgets), IPv4 as is.
+fn ip_bucket(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let segments = v6.segments();
+            format!(
+                "{:x}:{:x}:{:x}:{:x}::/64",
+                segments[0], segments[1], segments[2], segments[3]
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +316,13 @@ mod tests {
         assert_eq!(limits.sign_in_attempt(ip).await.unwrap(), Ok(()));
     }
 
+    /// One failed sign-in, as `AccountService::sign_in` records it.
+    async fn fail(limits: &Limiter, email: &str) {
+        if let Ok(attempt) = limits.begin_sign_in(email).await.unwrap() {
+            limits.failed_sign_in(email, attempt).await.unwrap();
+        }
+    }
+
     /// Start of a 15-minute failure window, so a test's steps cannot straddle two.
     fn window_start() -> ManualClock {
         ManualClock::starting_at(time::macros::datetime!(2026-01-01 00:00 UTC))
@@ -277,8 +344,13 @@ mod tests {
         let email = "victim@example.com";
         let mut locks = Vec::new();
         for _ in 0..10 {
-            limits.record_failure(email).await.unwrap();
-            locks.push(lock_of(&limits, email).await);
+            fail(&limits, email).await;
+            let lock = lock_of(&limits, email).await;
+            locks.push(lock);
+            // A client that waits out the slow-down, as Retry-After tells it to.
+            if let Some(seconds) = lock.filter(|s| *s < 60) {
+                clock.advance(Duration::seconds(seconds));
+            }
         }
         // Five free failures, then 2, 4, 8, 16 s of slow-down, then the lock-out.
         assert_eq!(
@@ -306,7 +378,7 @@ mod tests {
                 None,
                 "a lock-out did not end"
             );
-            limits.record_failure(email).await.unwrap();
+            fail(&limits, email).await;
             lockouts.push(lock_of(&limits, email).await.unwrap());
         }
         assert_eq!(lockouts, [120, 240, 480]);
@@ -324,15 +396,60 @@ mod tests {
             settings,
         );
         for _ in 0..10 {
-            limits.record_failure("a@example.com").await.unwrap();
+            fail(&limits, "a@example.com").await;
+            if let Some(seconds) = lock_of(&limits, "a@example.com").await.filter(|s| *s < 60) {
+                clock.advance(Duration::seconds(seconds));
+            }
         }
         let mut lockouts = vec![lock_of(&limits, "a@example.com").await.unwrap()];
         for _ in 0..3 {
             clock.advance(Duration::seconds(*lockouts.last().unwrap()));
-            limits.record_failure("a@example.com").await.unwrap();
+            fail(&limits, "a@example.com").await;
             lockouts.push(lock_of(&limits, "a@example.com").await.unwrap());
         }
         assert_eq!(lockouts, [60, 120, 150, 150]);
+    }
+
+    #[tokio::test]
+    async fn parallel_guesses_cannot_outrun_the_limit() {
+        let clock = window_start();
+        let limits = Arc::new(limiter(&clock));
+        let attempts: Vec<_> = (0..40)
+            .map(|_| {
+                let limits = limits.clone();
+                tokio::spawn(
+                    async move { limits.begin_sign_in("victim@example.com").await.unwrap() },
+                )
+            })
+            .collect();
+        let mut checked = 0;
+        for attempt in attempts {
+            if attempt.await.unwrap().is_ok() {
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 10, "passwords checked for one account at once");
+        assert!(lock_of(&limits, "victim@example.com").await.is_some());
+    }
+
+    #[test]
+    fn doubling_saturates_instead_of_overflowing() {
+        let max = Duration::minutes(15);
+        assert_eq!(doubled(Duration::minutes(1), 3, max), Duration::minutes(8));
+        for times in [30, 31, 32, 63, 64, u64::MAX] {
+            assert_eq!(doubled(Duration::hours(1), times, max), max);
+        }
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(ip_bucket(a), ip_bucket(b));
+        assert_ne!(ip_bucket(a), ip_bucket(c));
+        let mapped: IpAddr = "::ffff:203.0.113.9".parse().unwrap();
+        assert_eq!(ip_bucket(mapped), "203.0.113.9");
     }
 
     #[tokio::test]
@@ -340,17 +457,17 @@ mod tests {
         let clock = window_start();
         let limits = limiter(&clock);
         for _ in 0..5 {
-            limits.record_failure("Ada@Example.com ").await.unwrap();
+            fail(&limits, "Ada@Example.com ").await;
         }
         limits.record_success("ada@example.com").await.unwrap();
         for _ in 0..5 {
-            limits.record_failure("ADA@example.com").await.unwrap();
+            fail(&limits, "ADA@example.com").await;
         }
         assert_eq!(
             limits.account_lock("ada@example.com").await.unwrap(),
             Ok(())
         );
-        limits.record_failure("ada@example.com").await.unwrap();
+        fail(&limits, "ada@example.com").await;
         assert!(
             limits
                 .account_lock("ada@example.com")
@@ -373,7 +490,7 @@ mod tests {
         let ip: IpAddr = "203.0.113.9".parse().unwrap();
         for _ in 0..100 {
             assert_eq!(limits.sign_in_attempt(ip).await.unwrap(), Ok(()));
-            limits.record_failure("a@example.com").await.unwrap();
+            fail(&limits, "a@example.com").await;
         }
         assert_eq!(limits.account_lock("a@example.com").await.unwrap(), Ok(()));
     }

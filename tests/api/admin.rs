@@ -93,6 +93,16 @@ async fn patch_users_is_for_the_user_themself_and_says_nothing_about_other_ids()
     }
     assert_eq!(existing.body, missing.body);
     assert_eq!(existing.body, malformed.body);
+    // The refusal comes before the body is read: a bad body changes nothing.
+    let bad_body = app
+        .send_bearer(
+            "PATCH",
+            &format!("/users/{bob_id}"),
+            &access(&alice),
+            Some(&json!({"roles": ["admin"]})),
+        )
+        .await;
+    assert_eq!(bad_body.body, existing.body);
 
     let admin = app.admin_token().await;
     let unknown = app

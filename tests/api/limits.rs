@@ -179,27 +179,61 @@ async fn registration_counts_against_the_ip_limit() {
 }
 
 #[tokio::test]
-async fn the_token_endpoint_limits_each_client_with_an_oauth_error() {
+async fn the_token_endpoint_limits_each_confidential_client_with_an_oauth_error() {
     let app = limited_app(&[("RATE_LIMIT_TOKEN_PER_CLIENT", "3")]).await;
-    let client = app.register_client(json!({})).await;
-    let request = || {
+    let client = app
+        .register_client(json!({
+            "token_endpoint_auth_method": "client_secret_post",
+            "grant_types": ["client_credentials"],
+        }))
+        .await;
+    let secret = client.secret.clone().unwrap();
+    let request = |secret: &str| {
         Request::post("/oauth/token")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Body::from(format!(
-                "grant_type=refresh_token&refresh_token=x&client_id={}",
+                "grant_type=client_credentials&client_id={}&client_secret={secret}",
                 client.id
             )))
             .unwrap()
     };
-    for i in 0..3 {
-        let response = app.send_from(&format!("203.0.113.{i}"), request()).await;
-        assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    // Someone else's failed attempts with the client's id do not spend its budget.
+    for i in 0..10 {
+        let response = app
+            .send_from(&format!("198.51.100.{i}"), request("wrong"))
+            .await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     }
-    let throttled = app.send_from("203.0.113.99", request()).await;
+    for i in 0..3 {
+        let response = app
+            .send_from(&format!("203.0.113.{i}"), request(&secret))
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    }
+    let throttled = app.send_from("203.0.113.99", request(&secret)).await;
     assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(throttled.json()["error"], "temporarily_unavailable");
     assert!(throttled.header("retry-after").is_some());
     assert_eq!(throttled.header("cache-control"), Some("no-store"));
+}
+
+#[tokio::test]
+async fn the_token_endpoint_limits_each_ip() {
+    let app = limited_app(&[("RATE_LIMIT_TOKEN_PER_CLIENT", "3")]).await;
+    let request = || {
+        Request::post("/oauth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(
+                "grant_type=refresh_token&refresh_token=x&client_id=dev",
+            ))
+            .unwrap()
+    };
+    for _ in 0..3 {
+        let response = app.send_from("203.0.113.1", request()).await;
+        assert_ne!(response.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+    let throttled = app.send_from("203.0.113.1", request()).await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
