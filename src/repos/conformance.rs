@@ -61,6 +61,7 @@ macro_rules! conformance_tests {
             org_members_are_unique,
             org_keeps_its_last_owner,
             org_concurrent_removals_of_the_last_two_owners_leave_one,
+            org_changes_refuse_a_role_that_changed_since_it_was_checked,
         );
     };
     (@cases $runner:path; $($case:ident),* $(,)?) => {
@@ -882,13 +883,9 @@ pub async fn org_keeps_its_last_owner(repos: Repos) {
         .unwrap();
 
     assert_eq!(
-        repos.orgs.remove_member(acme.id, owner).await.unwrap(),
-        OwnerGuarded::LastOwner
-    );
-    assert_eq!(
         repos
             .orgs
-            .set_role(acme.id, owner, OrgRole::Admin)
+            .remove_member(acme.id, owner, Some(OrgRole::Owner))
             .await
             .unwrap(),
         OwnerGuarded::LastOwner
@@ -896,13 +893,25 @@ pub async fn org_keeps_its_last_owner(repos: Repos) {
     assert_eq!(
         repos
             .orgs
-            .set_role(acme.id, other, OrgRole::Admin)
+            .set_role(acme.id, owner, OrgRole::Admin, OrgRole::Owner)
+            .await
+            .unwrap(),
+        OwnerGuarded::LastOwner
+    );
+    assert_eq!(
+        repos
+            .orgs
+            .set_role(acme.id, other, OrgRole::Admin, OrgRole::Member)
             .await
             .unwrap(),
         OwnerGuarded::NotMember
     );
     assert_eq!(
-        repos.orgs.remove_member(acme.id, other).await.unwrap(),
+        repos
+            .orgs
+            .remove_member(acme.id, other, None)
+            .await
+            .unwrap(),
         OwnerGuarded::NotMember
     );
 
@@ -914,7 +923,7 @@ pub async fn org_keeps_its_last_owner(repos: Repos) {
     assert_eq!(
         repos
             .orgs
-            .set_role(acme.id, other, OrgRole::Owner)
+            .set_role(acme.id, other, OrgRole::Owner, OrgRole::Member)
             .await
             .unwrap(),
         OwnerGuarded::Done
@@ -922,13 +931,17 @@ pub async fn org_keeps_its_last_owner(repos: Repos) {
     assert_eq!(
         repos
             .orgs
-            .set_role(acme.id, owner, OrgRole::Member)
+            .set_role(acme.id, owner, OrgRole::Member, OrgRole::Owner)
             .await
             .unwrap(),
         OwnerGuarded::Done
     );
     assert_eq!(
-        repos.orgs.remove_member(acme.id, owner).await.unwrap(),
+        repos
+            .orgs
+            .remove_member(acme.id, owner, Some(OrgRole::Member))
+            .await
+            .unwrap(),
         OwnerGuarded::Done
     );
     assert_eq!(repos.orgs.role_of(acme.id, owner).await.unwrap(), None);
@@ -956,11 +969,19 @@ pub async fn org_concurrent_removals_of_the_last_two_owners_leave_one(repos: Rep
 
         let remove_a = tokio::spawn({
             let orgs = repos.orgs.clone();
-            async move { orgs.remove_member(acme.id, a).await.unwrap() }
+            async move {
+                orgs.remove_member(acme.id, a, Some(OrgRole::Owner))
+                    .await
+                    .unwrap()
+            }
         });
         let demote_b = tokio::spawn({
             let orgs = repos.orgs.clone();
-            async move { orgs.set_role(acme.id, b, OrgRole::Member).await.unwrap() }
+            async move {
+                orgs.set_role(acme.id, b, OrgRole::Member, OrgRole::Owner)
+                    .await
+                    .unwrap()
+            }
         });
         let outcomes = [remove_a.await.unwrap(), demote_b.await.unwrap()];
         assert_eq!(
@@ -981,4 +1002,49 @@ pub async fn org_concurrent_removals_of_the_last_two_owners_leave_one(repos: Rep
             .count();
         assert_eq!(owners, 1);
     }
+}
+
+pub async fn org_changes_refuse_a_role_that_changed_since_it_was_checked(repos: Repos) {
+    let owner = stored_user(&repos).await;
+    let target = stored_user(&repos).await;
+    let acme = org(&format!("acme-{}", Uuid::new_v4().simple()));
+    repos
+        .orgs
+        .create(&acme, &member(acme.id, owner, OrgRole::Owner))
+        .await
+        .unwrap();
+    repos
+        .orgs
+        .add_member(&member(acme.id, target, OrgRole::Member))
+        .await
+        .unwrap();
+    // Promoted after someone checked it as a plain member.
+    assert_eq!(
+        repos
+            .orgs
+            .set_role(acme.id, target, OrgRole::Owner, OrgRole::Member)
+            .await
+            .unwrap(),
+        OwnerGuarded::Done
+    );
+    assert_eq!(
+        repos
+            .orgs
+            .remove_member(acme.id, target, Some(OrgRole::Member))
+            .await
+            .unwrap(),
+        OwnerGuarded::RoleChanged
+    );
+    assert_eq!(
+        repos
+            .orgs
+            .set_role(acme.id, target, OrgRole::Admin, OrgRole::Member)
+            .await
+            .unwrap(),
+        OwnerGuarded::RoleChanged
+    );
+    assert_eq!(
+        repos.orgs.role_of(acme.id, target).await.unwrap(),
+        Some(OrgRole::Owner)
+    );
 }

@@ -242,6 +242,8 @@ pub enum OwnerGuarded {
     NotMember,
     /// Refused: it would leave the organization without an owner.
     LastOwner,
+    /// Refused: the member's role is no longer the one the caller decided on.
+    RoleChanged,
 }
 
 /// Organizations and memberships.
@@ -271,12 +273,26 @@ pub trait OrgRepo: Send + Sync {
     /// `Conflict { constraint: MEMBERSHIP_UNIQUE }` when the user is a member already.
     async fn add_member(&self, membership: &Membership) -> Result<()>;
 
-    /// Changes a member's role, unless that demotes the last owner. Serialized per
-    /// organization, so concurrent changes cannot together remove every owner.
-    async fn set_role(&self, org: OrgId, user: UserId, role: OrgRole) -> Result<OwnerGuarded>;
+    /// Changes a member's role, unless that demotes the last owner, or the member's role is
+    /// no longer `expected` (the role the caller's permission check saw). Serialized per
+    /// organization, so concurrent changes cannot together remove every owner, nor act on a
+    /// role that changed after it was checked.
+    async fn set_role(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: OrgRole,
+        expected: OrgRole,
+    ) -> Result<OwnerGuarded>;
 
-    /// Removes a member, unless they are the last owner. Serialized like `set_role`.
-    async fn remove_member(&self, org: OrgId, user: UserId) -> Result<OwnerGuarded>;
+    /// Removes a member, unless they are the last owner or their role is no longer
+    /// `expected` (`None`: any role, for leaving). Serialized like `set_role`.
+    async fn remove_member(
+        &self,
+        org: OrgId,
+        user: UserId,
+        expected: Option<OrgRole>,
+    ) -> Result<OwnerGuarded>;
 }
 
 /// Expiring counters and marks, for rate limits and lock-outs (in-process, or in Redis so

@@ -189,7 +189,8 @@ impl OrgService {
             .await?
             .ok_or(Error::NotFound)?;
         access.require_manage(role.is_privileged() || current.is_privileged())?;
-        guarded(self.orgs.set_role(access.org, user, role).await?)
+        // The repository re-checks `current` under the organization's lock.
+        guarded(self.orgs.set_role(access.org, user, role, current).await?)
     }
 
     /// Removes `user`; anyone may remove themselves (leave).
@@ -197,15 +198,19 @@ impl OrgService {
     /// # Errors
     /// `Forbidden`, `NotFound` (not a member), `Conflict` (last owner).
     pub async fn remove_member(&self, access: &OrgAccess, user: UserId) -> Result<()> {
-        if user != access.actor {
+        let expected = if user == access.actor {
+            None
+        } else {
             let current = self
                 .orgs
                 .role_of(access.org, user)
                 .await?
                 .ok_or(Error::NotFound)?;
             access.require_manage(current.is_privileged())?;
-        }
-        guarded(self.orgs.remove_member(access.org, user).await?)
+            Some(current)
+        };
+        // The repository re-checks `expected` under the organization's lock.
+        guarded(self.orgs.remove_member(access.org, user, expected).await?)
     }
 }
 
@@ -215,6 +220,9 @@ fn guarded(outcome: OwnerGuarded) -> Result<()> {
         OwnerGuarded::NotMember => Err(Error::NotFound),
         OwnerGuarded::LastOwner => Err(Error::Conflict(
             "an organization must keep at least one owner",
+        )),
+        OwnerGuarded::RoleChanged => Err(Error::Conflict(
+            "the membership changed while this request ran; retry",
         )),
     }
 }

@@ -90,11 +90,20 @@ impl OrgRepo for InMemoryOrgRepo {
         Ok(())
     }
 
-    async fn set_role(&self, org: OrgId, user: UserId, role: OrgRole) -> Result<OwnerGuarded> {
+    async fn set_role(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: OrgRole,
+        expected: OrgRole,
+    ) -> Result<OwnerGuarded> {
         let mut state = lock(&self.state);
         let Some(current) = state.members.get(&(org, user)).map(|m| m.role) else {
             return Ok(OwnerGuarded::NotMember);
         };
+        if current != expected {
+            return Ok(OwnerGuarded::RoleChanged);
+        }
         if role != OrgRole::Owner && state.is_last_owner(org, user, current) {
             return Ok(OwnerGuarded::LastOwner);
         }
@@ -104,11 +113,19 @@ impl OrgRepo for InMemoryOrgRepo {
         Ok(OwnerGuarded::Done)
     }
 
-    async fn remove_member(&self, org: OrgId, user: UserId) -> Result<OwnerGuarded> {
+    async fn remove_member(
+        &self,
+        org: OrgId,
+        user: UserId,
+        expected: Option<OrgRole>,
+    ) -> Result<OwnerGuarded> {
         let mut state = lock(&self.state);
         let Some(current) = state.members.get(&(org, user)).map(|m| m.role) else {
             return Ok(OwnerGuarded::NotMember);
         };
+        if expected.is_some_and(|expected| expected != current) {
+            return Ok(OwnerGuarded::RoleChanged);
+        }
         if state.is_last_owner(org, user, current) {
             return Ok(OwnerGuarded::LastOwner);
         }

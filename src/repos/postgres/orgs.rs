@@ -199,11 +199,20 @@ impl OrgRepo for PgOrgRepo {
         insert_member(&mut conn, membership).await
     }
 
-    async fn set_role(&self, org: OrgId, user: UserId, new_role: OrgRole) -> Result<OwnerGuarded> {
+    async fn set_role(
+        &self,
+        org: OrgId,
+        user: UserId,
+        new_role: OrgRole,
+        expected: OrgRole,
+    ) -> Result<OwnerGuarded> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let Some((current, other_owners)) = lock_and_inspect(&mut tx, org, user).await? else {
             return Ok(OwnerGuarded::NotMember);
         };
+        if current != expected {
+            return Ok(OwnerGuarded::RoleChanged);
+        }
         if current == OrgRole::Owner && new_role != OrgRole::Owner && other_owners == 0 {
             return Ok(OwnerGuarded::LastOwner);
         }
@@ -220,11 +229,19 @@ impl OrgRepo for PgOrgRepo {
         Ok(OwnerGuarded::Done)
     }
 
-    async fn remove_member(&self, org: OrgId, user: UserId) -> Result<OwnerGuarded> {
+    async fn remove_member(
+        &self,
+        org: OrgId,
+        user: UserId,
+        expected: Option<OrgRole>,
+    ) -> Result<OwnerGuarded> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let Some((current, other_owners)) = lock_and_inspect(&mut tx, org, user).await? else {
             return Ok(OwnerGuarded::NotMember);
         };
+        if expected.is_some_and(|expected| expected != current) {
+            return Ok(OwnerGuarded::RoleChanged);
+        }
         if current == OrgRole::Owner && other_owners == 0 {
             return Ok(OwnerGuarded::LastOwner);
         }
