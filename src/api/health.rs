@@ -14,9 +14,10 @@ pub fn router() -> Router<AppState> {
         .route("/ready", get(get_ready))
 }
 
-/// 200 whenever the process answers, with the state of each backing store.
+/// 200 whenever the process answers, with the state of each backing store (probed at most
+/// once a second).
 async fn get_health(State(state): State<AppState>) -> Json<HealthReport> {
-    Json(state.health.check().await)
+    Json(state.health.check_recent().await)
 }
 
 /// 200 when every configured store answers, else 503 with the same body.

@@ -1,6 +1,7 @@
 //! Health of the backing stores for `/health` and `/ready`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -37,29 +38,51 @@ impl HealthReport {
     }
 }
 
+/// How long a probe result answers `/health` before the stores are probed again. Liveness
+/// checks can come thousands of times a second (load balancers, monitors); each must not
+/// cost a database round trip.
+const LIVENESS_CACHE: Duration = Duration::from_secs(1);
+
 /// Probes the configured stores.
 pub struct HealthService {
     database: Option<Arc<dyn StoreProbe>>,
     redis: Option<Arc<dyn StoreProbe>>,
+    last: Mutex<Option<(Instant, HealthReport)>>,
 }
 
 impl HealthService {
     /// A service probing the stores that are configured.
     #[must_use]
     pub fn new(database: Option<Arc<dyn StoreProbe>>, redis: Option<Arc<dyn StoreProbe>>) -> Self {
-        Self { database, redis }
+        Self {
+            database,
+            redis,
+            last: Mutex::new(None),
+        }
     }
 
-    /// Probes every configured store, concurrently (each probe is bounded by a timeout).
+    /// Probes every configured store now, concurrently (each probe is bounded by a timeout).
+    /// For `/ready`, which must not answer from the past.
     pub async fn check(&self) -> HealthReport {
         let (database, redis) = tokio::join!(
             status_of("database", self.database.as_deref()),
             status_of("redis", self.redis.as_deref())
         );
-        HealthReport {
+        let report = HealthReport {
             status: "ok",
             database,
             redis,
+        };
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), report));
+        report
+    }
+
+    /// The latest probe if it is under a second old, else a new one. For `/health`.
+    pub async fn check_recent(&self) -> HealthReport {
+        let recent = *self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        match recent {
+            Some((at, report)) if at.elapsed() < LIVENESS_CACHE => report,
+            _ => self.check().await,
         }
     }
 }
@@ -74,5 +97,38 @@ async fn status_of(name: &'static str, probe: Option<&dyn StoreProbe>) -> Compon
             tracing::warn!(store = name, error = %err, "health check failed");
             ComponentStatus::Down
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct CountingProbe(AtomicUsize);
+
+    #[async_trait]
+    impl StoreProbe for CountingProbe {
+        async fn ping(&self) -> crate::repos::Result<()> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn liveness_reuses_a_recent_probe_and_readiness_never_does() {
+        let probe = Arc::new(CountingProbe::default());
+        let health = HealthService::new(Some(probe.clone()), None);
+        for _ in 0..5 {
+            assert_eq!(health.check_recent().await.database, ComponentStatus::Ok);
+        }
+        assert_eq!(probe.0.load(Ordering::Relaxed), 1);
+        health.check().await;
+        health.check().await;
+        assert_eq!(probe.0.load(Ordering::Relaxed), 3);
     }
 }
