@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -193,10 +193,10 @@ impl AccessTokenService {
             scope: scope.to_string(),
             roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
         };
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some(TOKEN_TYPE.to_owned());
-        header.kid = Some(self.keys.signing_kid().to_owned());
-        jsonwebtoken::encode(&header, &claims, self.keys.signing_key())
+        let payload = serde_json::to_vec(&claims)
+            .map_err(|e| Error::Internal(format!("encoding access-token claims failed: {e}")))?;
+        self.keys
+            .sign_jws(&payload)
             .map_err(|e| Error::Internal(format!("signing an access token failed: {e}")))
     }
 

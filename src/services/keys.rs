@@ -8,10 +8,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -80,7 +81,12 @@ impl PublicKey {
 /// The signing key, every key that verifies, and the JWKS document.
 pub struct KeySet {
     signing_kid: String,
-    signing: EncodingKey,
+    /// Parsed once: parsing per token (what `jsonwebtoken::encode` does) costs about as much
+    /// as the signature itself.
+    signing: EcdsaKeyPair,
+    /// The base64url JWS header of every token this key signs.
+    signing_header: String,
+    rng: SystemRandom,
     verifying: HashMap<String, DecodingKey>,
     jwks: Value,
 }
@@ -137,9 +143,6 @@ impl KeySet {
         }
         let pair = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
             .map_err(|_| KeyError::Unusable(origin.to_owned()))?;
-        let pkcs8 = pair
-            .to_pkcs8v1()
-            .map_err(|_| KeyError::Unusable(origin.to_owned()))?;
         let signing_public = PublicKey::from_point(pair.public_key().as_ref(), origin)?;
 
         let mut publics = vec![signing_public];
@@ -158,8 +161,12 @@ impl KeySet {
             jwks.push(public.jwk());
         }
         Ok(Self {
+            signing_header: URL_SAFE_NO_PAD.encode(
+                json!({"alg": "ES256", "typ": "at+jwt", "kid": publics[0].kid}).to_string(),
+            ),
             signing_kid: publics[0].kid.clone(),
-            signing: EncodingKey::from_ec_der(pkcs8.as_ref()),
+            signing: pair,
+            rng: SystemRandom::new(),
             verifying,
             jwks: json!({ "keys": jwks }),
         })
@@ -171,10 +178,24 @@ impl KeySet {
         &self.signing_kid
     }
 
-    /// The key new tokens are signed with.
-    #[must_use]
-    pub fn signing_key(&self) -> &EncodingKey {
-        &self.signing
+    /// A compact JWS (RFC 7515 §7.1) of `payload`, ES256 with the signing key and the
+    /// `typ: at+jwt` header: `header.payload.signature`, each base64url.
+    ///
+    /// # Errors
+    /// [`KeyError::Generation`] if the crypto library fails to sign.
+    pub fn sign_jws(&self, payload: &[u8]) -> Result<String, KeyError> {
+        let mut token = String::with_capacity(self.signing_header.len() + payload.len() * 2 + 90);
+        token.push_str(&self.signing_header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        // ECDSA_P256_SHA256_FIXED_SIGNING: the 64-byte r‖s form JWS requires (RFC 7518 §3.4).
+        let signature = self
+            .signing
+            .sign(&self.rng, token.as_bytes())
+            .map_err(|_| KeyError::Generation)?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
+        Ok(token)
     }
 
     /// The verification key for `kid`, if it is one of ours.
