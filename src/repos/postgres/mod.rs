@@ -104,6 +104,23 @@ impl StoreProbe for PgProbe {
     }
 }
 
+/// Runs a bounded `DELETE … WHERE key IN (SELECT key … LIMIT $2)` with `$1` = `before`;
+/// returns how many rows went. Shared by every `delete_expired`.
+pub(crate) async fn delete_batch(
+    pool: &PgPool,
+    statement: &'static str,
+    before: time::OffsetDateTime,
+    limit: u32,
+) -> Result<u64> {
+    let deleted = sqlx::query(statement)
+        .bind(before)
+        .bind(i64::from(limit))
+        .execute(pool)
+        .await
+        .map_err(map_err)?;
+    Ok(deleted.rows_affected())
+}
+
 /// Translates sqlx errors: known unique constraints become `Conflict`, lost connections
 /// `Unavailable` (503, retryable), the rest `Unexpected`.
 pub(crate) fn map_err(err: sqlx::Error) -> RepoError {

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::map_err;
+use super::{delete_batch, map_err};
 use crate::domain::{
     AuthMethod, AuthorizationCode, Client, ClientId, CodeChallenge, CodeIssue, GrantType,
     IssuedAccess, RefreshToken, Scope, TokenHash, UserId,
@@ -254,16 +254,14 @@ impl AuthCodeRepo for PgAuthCodeRepo {
     }
 
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
-        let deleted = sqlx::query(
+        delete_batch(
+            &self.pool,
             "DELETE FROM authorization_code WHERE code_hash IN \
              (SELECT code_hash FROM authorization_code WHERE expires_at <= $1 LIMIT $2)",
+            before,
+            limit,
         )
-        .bind(before)
-        .bind(i64::from(limit))
-        .execute(&self.pool)
         .await
-        .map_err(map_err)?;
-        Ok(deleted.rows_affected())
     }
 }
 
@@ -454,16 +452,14 @@ impl RefreshTokenRepo for PgRefreshTokenRepo {
     }
 
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
-        let deleted = sqlx::query(
+        delete_batch(
+            &self.pool,
             "DELETE FROM refresh_token WHERE token_hash IN \
              (SELECT token_hash FROM refresh_token WHERE family_expires_at <= $1 LIMIT $2)",
+            before,
+            limit,
         )
-        .bind(before)
-        .bind(i64::from(limit))
-        .execute(&self.pool)
         .await
-        .map_err(map_err)?;
-        Ok(deleted.rows_affected())
     }
 }
 
@@ -512,15 +508,13 @@ impl DenylistRepo for PgDenylistRepo {
     }
 
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
-        let deleted = sqlx::query(
+        delete_batch(
+            &self.pool,
             "DELETE FROM revoked_access_token WHERE jti IN \
              (SELECT jti FROM revoked_access_token WHERE expires_at <= $1 LIMIT $2)",
+            before,
+            limit,
         )
-        .bind(before)
-        .bind(i64::from(limit))
-        .execute(&self.pool)
         .await
-        .map_err(map_err)?;
-        Ok(deleted.rows_affected())
     }
 }

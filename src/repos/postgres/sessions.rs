@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::map_err;
+use super::{delete_batch, map_err};
 use crate::domain::{Session, SessionId, TokenHash, UserId};
 use crate::repos::{RepoError, Result, SessionRepo};
 
@@ -101,15 +101,13 @@ impl SessionRepo for PgSessionRepo {
     }
 
     async fn delete_expired(&self, now: OffsetDateTime, limit: u32) -> Result<u64> {
-        let deleted = sqlx::query(
+        delete_batch(
+            &self.pool,
             "DELETE FROM user_session WHERE user_session_id IN \
              (SELECT user_session_id FROM user_session WHERE expires_at <= $1 LIMIT $2)",
+            now,
+            limit,
         )
-        .bind(now)
-        .bind(i64::from(limit))
-        .execute(&self.pool)
         .await
-        .map_err(map_err)?;
-        Ok(deleted.rows_affected())
     }
 }
