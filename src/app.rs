@@ -8,10 +8,12 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 
 use crate::api::cookies::CookiePolicy;
+use crate::api::docs::Exposure;
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::{AppEnv, Config};
 use crate::error::StartupError;
+use crate::metrics::Metrics;
 use crate::repos::postgres::{self, PgSettings};
 use crate::repos::{Repos, memory};
 use crate::services::keys::KeySet;
@@ -78,11 +80,11 @@ pub async fn build_state(
 ) -> Result<AppState, StartupError> {
     let hasher =
         Arc::new(PasswordHasher::new(config.argon2, config.password_hash_concurrency.get()).await?);
-    let limits = Arc::new(Limiter::new(
-        repos.counters.clone(),
-        clock.clone(),
-        config.limits.clone(),
-    ));
+    let metrics = Arc::new(Metrics::new());
+    let limits = Arc::new(
+        Limiter::new(repos.counters.clone(), clock.clone(), config.limits.clone())
+            .with_metrics(metrics.clone()),
+    );
     let accounts = Arc::new(
         AccountService::new(
             repos.users.clone(),
@@ -90,7 +92,8 @@ pub async fn build_state(
             clock.clone(),
             config.allow_registration,
         )
-        .with_limits(limits.clone()),
+        .with_limits(limits.clone())
+        .with_metrics(metrics.clone()),
     );
     let sessions = Arc::new(SessionService::new(
         repos.sessions.clone(),
@@ -127,18 +130,21 @@ pub async fn build_state(
         clock.clone(),
         oauth.auth_code_ttl,
     ));
-    let tokens = Arc::new(TokenService::new(
-        access.clone(),
-        repos.users.clone(),
-        repos.codes.clone(),
-        repos.refresh_tokens.clone(),
-        clock.clone(),
-        RefreshPolicy {
-            ttl: oauth.refresh_token_ttl,
-            idle: oauth.refresh_token_idle,
-        },
-        oauth.issuer.clone(),
-    ));
+    let tokens = Arc::new(
+        TokenService::new(
+            access.clone(),
+            repos.users.clone(),
+            repos.codes.clone(),
+            repos.refresh_tokens.clone(),
+            clock.clone(),
+            RefreshPolicy {
+                ttl: oauth.refresh_token_ttl,
+                idle: oauth.refresh_token_idle,
+            },
+            oauth.issuer.clone(),
+        )
+        .with_metrics(metrics.clone()),
+    );
     let admin = Arc::new(AdminService::new(
         repos.users.clone(),
         repos.sessions.clone(),
@@ -182,6 +188,8 @@ pub async fn build_state(
                 .try_into()
                 .unwrap_or(std::time::Duration::from_secs(10)),
         },
+        metrics,
+        exposure: Exposure::for_env(config.env, config.metrics_enabled),
     })
 }
 
@@ -297,6 +305,71 @@ pub async fn create_admin(
     let verb = if created { "created" } else { "updated" };
     println!("{verb} admin {} ({})", user.email.as_str(), user.id);
     Ok(())
+}
+
+/// `auth-service create-client`: registers a client from RFC 7591 metadata (JSON) and prints
+/// the registration response, secret included. Needs `DATABASE_URL` like `create-admin`.
+///
+/// # Errors
+/// When `DATABASE_URL` is unset, the metadata is not JSON or not acceptable, or the store
+/// fails.
+pub async fn create_client(config: &Config, metadata: &str) -> Result<(), StartupError> {
+    if config.database_url.is_none() {
+        return Err(crate::config::ConfigErrors(vec![
+            "DATABASE_URL: required by `auth-service create-client`".into(),
+        ])
+        .into());
+    }
+    let registration = serde_json::from_str(metadata).map_err(|err| {
+        crate::config::ConfigErrors(vec![format!(
+            "stdin: not RFC 7591 client metadata as JSON: {err}"
+        )])
+    })?;
+    let repos = open_repos(config).await?;
+    let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
+    let clients = ClientService::new(repos.clients, clock);
+    let (client, secret) = clients.register(registration).await.map_err(|err| {
+        crate::config::ConfigErrors(vec![format!(
+            "stdin: {}: {}",
+            err.code.as_str(),
+            err.description
+        )])
+    })?;
+    let response = api::registration_response(&client, secret.as_ref().map(|s| s.expose()));
+    println!("{response}");
+    Ok(())
+}
+
+/// `auth-service healthcheck`: one `GET /health` to the server on this machine, over plain
+/// HTTP/1.1 with a timeout. Hand-written so that the runtime image needs no HTTP client.
+///
+/// # Errors
+/// A description of what failed: the connection, the timeout, or a status other than 200.
+pub fn healthcheck(port: u16, timeout: Duration) -> Result<(), String> {
+    use std::io::{Read as _, Write as _};
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|err| format!("cannot connect to {addr}: {err}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(|err| err.to_string())?;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .map_err(|err| format!("cannot send the request: {err}"))?;
+    let mut head = [0_u8; 32];
+    let read = stream
+        .read(&mut head)
+        .map_err(|err| format!("no answer: {err}"))?;
+    let status_line = String::from_utf8_lossy(&head[..read]);
+    if status_line.starts_with("HTTP/1.1 200 ") {
+        Ok(())
+    } else {
+        Err(format!(
+            "GET /health answered {:?}",
+            status_line.lines().next().unwrap_or_default()
+        ))
+    }
 }
 
 async fn seed_dev_account(accounts: &AccountService) -> Result<(), StartupError> {

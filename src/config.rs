@@ -82,6 +82,8 @@ pub struct Config {
     pub session_ttl: Duration,
     /// `ALLOW_REGISTRATION`.
     pub allow_registration: bool,
+    /// `METRICS_ENABLED`: serve `GET /metrics`.
+    pub metrics_enabled: bool,
     /// `ARGON2_MEMORY_KIB`, `ARGON2_ITERATIONS`, `ARGON2_PARALLELISM`.
     pub argon2: Argon2Settings,
     /// `PASSWORD_HASH_CONCURRENCY`: hashes computed at once (default: the number of cores).
@@ -167,6 +169,7 @@ struct RawConfig {
     database_max_connections: Option<String>,
     session_ttl_secs: Option<String>,
     allow_registration: Option<String>,
+    metrics_enabled: Option<String>,
     argon2_memory_kib: Option<String>,
     argon2_iterations: Option<String>,
     argon2_parallelism: Option<String>,
@@ -297,6 +300,15 @@ impl Config {
                 raw.allow_registration.as_deref(),
                 &[("true", Some(true)), ("false", Some(false))],
                 None,
+            ),
+        );
+        let metrics_enabled = check(
+            &mut errors,
+            parse_enum(
+                "METRICS_ENABLED",
+                raw.metrics_enabled.as_deref(),
+                &[("true", true), ("false", false)],
+                false,
             ),
         );
         let memory_kib = check(
@@ -487,6 +499,7 @@ impl Config {
             database_max_connections,
             session_ttl_secs,
             allow_registration,
+            metrics_enabled,
             memory_kib,
             iterations,
             parallelism,
@@ -502,6 +515,7 @@ impl Config {
                 Some(database_max_connections),
                 Some(session_ttl_secs),
                 Some(allow_registration),
+                Some(metrics_enabled),
                 Some(memory_kib),
                 Some(iterations),
                 Some(parallelism),
@@ -518,6 +532,7 @@ impl Config {
                 database_max_connections,
                 session_ttl: Duration::seconds(session_ttl_secs),
                 allow_registration: allow_registration.unwrap_or(!env.is_prod()),
+                metrics_enabled,
                 argon2: Argon2Settings {
                     memory_kib,
                     iterations,

@@ -30,6 +30,17 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Register an OAuth client straight in DATABASE_URL's store (how the first client of a
+    /// prod deployment is made). Reads RFC 7591 metadata as JSON from stdin, as
+    /// `POST /oauth/clients` takes it, and prints the registration with the secret, once.
+    CreateClient,
+    /// Exit 0 if the server on this machine answers `GET /health` with 200, else 1. For
+    /// container health checks: the runtime image has no shell, curl or wget.
+    Healthcheck {
+        /// Port of the server (default: PORT, else 8000).
+        #[arg(long, env = "PORT", default_value_t = 8000)]
+        port: u16,
+    },
     /// Measure Argon2id here and print the parameters whose hash takes about the target time.
     HashCalibrate {
         /// Time one password hash should take, in milliseconds.
@@ -76,6 +87,15 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    if let Some(Command::Healthcheck { port }) = &cli.command {
+        return match app::healthcheck(*port, std::time::Duration::from_secs(3)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(reason) => {
+                eprintln!("unhealthy: {reason}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     // Key generation needs no configuration: it runs on an operator's machine.
     if let Some(Command::Keys {
         command: KeysCommand::Generate { out },
@@ -98,7 +118,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.env, config.log_level);
+    if matches!(cli.command, None | Some(Command::Serve)) {
+        telemetry::init(config.env, config.log_level);
+    } else {
+        telemetry::init_stderr(config.env, config.log_level);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -123,7 +147,19 @@ fn main() -> ExitCode {
                     }),
                 }
             }
-            Command::Keys { .. } | Command::HashCalibrate { .. } => Ok(()),
+            Command::CreateClient => {
+                let mut metadata = String::new();
+                match std::io::Read::read_to_string(&mut std::io::stdin(), &mut metadata) {
+                    Ok(_) => app::create_client(&config, &metadata).await,
+                    Err(source) => Err(StartupError::Io {
+                        context: "cannot read the client metadata from stdin".into(),
+                        source,
+                    }),
+                }
+            }
+            Command::Keys { .. } | Command::HashCalibrate { .. } | Command::Healthcheck { .. } => {
+                Ok(())
+            }
         }
     });
     match outcome {

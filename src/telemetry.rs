@@ -16,6 +16,13 @@ pub fn init(env: AppEnv, level: LogLevel) {
     let _ = subscriber(env, level, std::io::stdout).try_init();
 }
 
+/// Like [`init`], to stderr: for one-shot commands whose stdout is their result (the JSON
+/// of `create-client`, say), so that scripts can read it.
+pub fn init_stderr(env: AppEnv, level: LogLevel) {
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let _ = subscriber(env, level, std::io::stderr).try_init();
+}
+
 /// The subscriber the service logs through, writing to `writer` (tests capture it).
 pub fn subscriber<W>(env: AppEnv, level: LogLevel, writer: W) -> Box<dyn Subscriber + Send + Sync>
 where

@@ -121,12 +121,17 @@ impl From<services::Error> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem (`application/problem+json`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Problem<'a> {
+    /// Always `about:blank`: the status says what went wrong.
     #[serde(rename = "type")]
     kind: &'static str,
+    /// The status's reason phrase.
     title: &'a str,
+    /// The HTTP status.
     status: u16,
+    /// What the client can do about it; never a secret or an internal message.
     detail: &'a str,
 }
 
@@ -164,9 +169,12 @@ impl IntoResponse for ApiError {
 }
 
 /// RFC 6749 §5.2 / RFC 7591 §3.2.2 error body.
-#[derive(Serialize)]
-struct OAuthErrorBody<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OAuthError)]
+pub(crate) struct OAuthErrorBody<'a> {
+    /// The RFC 6749 error code, such as `invalid_grant`.
     error: &'static str,
+    /// Human-readable detail.
     error_description: &'a str,
 }
 

@@ -2,14 +2,15 @@
 //! JavaScript. Login CSRF is stopped with a double-submit token: a random value in a
 //! `SameSite=Strict` cookie that the form must repeat.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use secrecy::SecretString;
 use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::{ApiError, Result};
 use super::extract::{AppForm, AppQuery, ClientIp};
@@ -17,29 +18,41 @@ use super::{AppState, cookies};
 use crate::domain::OpaqueToken;
 use crate::services;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/login", get(get_login).post(post_login))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_login, post_login))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LoginQuery {
+    /// Where to go after signing in: a path on this server (anything else becomes `/`).
     next: Option<String>,
 }
 
 /// Every field is optional so that a form missing its CSRF token gets the specified 403,
 /// not a generic 422.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct LoginForm {
     #[serde(default)]
     email: String,
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<SecretString>,
     #[serde(default)]
     next: String,
+    /// The value of the form's CSRF cookie.
     #[serde(default)]
     csrf_token: String,
 }
 
+/// The sign-in page.
+///
 /// The sign-in form; with a live session, straight on to `next`.
+#[utoipa::path(get, path = "/login", tag = "accounts",
+    params(LoginQuery),
+    responses(
+        (status = 200, description = "The form, with a fresh CSRF cookie", content_type = "text/html", body = String),
+        (status = 303, description = "Already signed in: to `next`"),
+    ))]
 async fn get_login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -54,8 +67,18 @@ async fn get_login(
     render(&state, StatusCode::OK, &next, "", None)
 }
 
+/// Submit the sign-in page.
+///
 /// 303 to `next` with a session cookie; 403 with a fresh form on a missing or wrong CSRF
 /// token; 401 with the form and one generic message on wrong credentials.
+#[utoipa::path(post, path = "/login", tag = "accounts",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in (`Set-Cookie`): to `next`"),
+        (status = 401, description = "Wrong email or password: the form again", content_type = "text/html", body = String),
+        (status = 403, description = "Missing or wrong CSRF token: a fresh form", content_type = "text/html", body = String),
+        (status = 429, description = "Too many attempts: the form again, with `Retry-After`", content_type = "text/html", body = String),
+    ))]
 async fn post_login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

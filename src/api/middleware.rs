@@ -1,22 +1,28 @@
 //! Cross-cutting layers: request ids and one log line per request, security headers and
 //! request bounds, CORS.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use tracing::Instrument as _;
 
 use super::error::ApiError;
+use crate::metrics::{Metrics, UNMATCHED_ROUTE};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Takes the caller's `x-request-id` when it is a sane token (else makes one), runs the request
 /// inside a span carrying it, logs the outcome, and echoes the id back. Only the path is
 /// logged: query strings carry codes and state.
-pub async fn observe(request: Request, next: Next) -> Response {
+pub async fn observe(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let request_id = request
         .headers()
         .get(&X_REQUEST_ID)
@@ -29,11 +35,21 @@ pub async fn observe(request: Request, next: Next) -> Response {
         method = %request.method(),
         path = %request.uri().path(),
     );
+    let method = request.method().clone();
+    // The template, not the path: ids in paths would make a series per user.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
 
     let status = response.status().as_u16();
-    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let elapsed = started.elapsed();
+    metrics.request(
+        method.as_str(),
+        route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str),
+        status,
+        elapsed,
+    );
+    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     span.in_scope(|| {
         if status >= 500 {
             tracing::error!(status, latency_us, "request failed");

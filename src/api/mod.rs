@@ -3,6 +3,7 @@
 
 mod accounts;
 pub mod cookies;
+pub mod docs;
 pub mod error;
 mod extract;
 mod health;
@@ -14,11 +15,14 @@ mod users;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
 
 pub use login_page::safe_next;
+pub use oauth::registration_response;
 
+use crate::metrics::Metrics;
 use crate::services::{
     AccessTokenService, AccountService, AdminService, AuthorizeService, ClientService,
     HealthService, Limiter, OrgService, SessionService, TokenService,
@@ -64,35 +68,63 @@ pub struct AppState {
     pub cors_allowed_origins: Arc<[String]>,
     /// Security headers and request bounds.
     pub http_policy: middleware::HttpPolicy,
+    /// Counters and histograms, served at `/metrics` when exposed.
+    pub metrics: Arc<Metrics>,
+    /// Whether `/openapi.json`, `/docs` and `/metrics` exist.
+    pub exposure: docs::Exposure,
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
 }
 
-/// The whole application: every route, the fallbacks, and the cross-cutting layers.
-pub fn router(state: AppState) -> Router {
-    // The 405 fallback is set before the CORS layer: set after it, it would replace the
-    // layered fallback that answers preflight (OPTIONS) requests.
-    let api = Router::new()
+/// Every route but `/oauth/authorize`, and the OpenAPI document they make up. Routes are
+/// only ever registered through `routes!` and their `#[utoipa::path]` annotations: a route
+/// cannot exist without being documented.
+fn api_routes(exposure: docs::Exposure) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(docs::base_document())
         .merge(health::router())
         .merge(accounts::router())
         .merge(login_page::router())
         .merge(oauth::router())
         .merge(users::router())
         .merge(orgs::router())
-        .method_not_allowed_fallback(method_not_allowed);
+        .merge(docs::router(exposure))
+}
+
+/// The OpenAPI document of an instance with this exposure.
+#[must_use]
+pub fn openapi(exposure: docs::Exposure) -> utoipa::openapi::OpenApi {
+    let mut document = api_routes(exposure).into_openapi();
+    document.merge(oauth::authorize_router().into_openapi());
+    docs::finish(&mut document);
+    document
+}
+
+/// The whole application: every route, the fallbacks, and the cross-cutting layers.
+pub fn router(state: AppState) -> Router {
+    let (api, mut document) = api_routes(state.exposure).split_for_parts();
+    let (authorize, authorize_document) = oauth::authorize_router().split_for_parts();
+    document.merge(authorize_document);
+    docs::finish(&mut document);
+    // The 405 fallback is set before the CORS layer: set after it, it would replace the
+    // layered fallback that answers preflight (OPTIONS) requests.
+    let api = api.method_not_allowed_fallback(method_not_allowed);
     let api = match middleware::cors(&state.cors_allowed_origins) {
         Some(cors) => api.layer(cors),
         None => api,
     };
-    api.merge(oauth::authorize_router().method_not_allowed_fallback(method_not_allowed))
+    api.merge(authorize.method_not_allowed_fallback(method_not_allowed))
         .fallback(|| async { ApiError::not_found() })
+        .layer(Extension(docs::Published::new(&document)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.http_policy,
             middleware::harden,
         ))
-        .layer(axum::middleware::from_fn(middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            middleware::observe,
+        ))
         .with_state(state)
 }

@@ -1,47 +1,46 @@
 //! The OAuth 2.1 endpoints: client registration, authorize, token, revoke, introspect, and the
 //! discovery documents.
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::{ApiError, BearerError, oauth_throttled};
+use super::error::{ApiError, BearerError, OAuthErrorBody, Problem, oauth_throttled};
 use super::extract::{ClientIp, OAuthForm, OAuthJson};
 use super::{AppState, cookies};
 use crate::domain::{AuthMethod, Client, GrantType, SUPPORTED_SCOPES};
+use crate::metrics::Grant;
 use crate::services::{
-    AuthorizeRejection, AuthorizeRequest, ClientRegistration, OAuthError, OAuthErrorCode,
-    PresentedCredentials, Principal,
+    AuthorizeRejection, AuthorizeRequest, ClientRegistration, Introspection, OAuthError,
+    OAuthErrorCode, PresentedCredentials, Principal, TokenResponse,
 };
 
 /// Every OAuth route but `/oauth/authorize`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/oauth/clients", post(register_client))
-        .route("/oauth/token", post(issue_token))
-        .route("/oauth/revoke", post(revoke_token))
-        .route("/oauth/introspect", post(introspect_token))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(server_metadata),
-        )
-        .route("/.well-known/jwks.json", get(jwks))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register_client))
+        .routes(routes!(issue_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(introspect_token))
+        .routes(routes!(server_metadata))
+        .routes(routes!(jwks))
 }
 
 /// `/oauth/authorize`, kept apart so that no CORS layer ever wraps it (RFC 9700 §2.6).
-pub fn authorize_router() -> Router<AppState> {
-    Router::new().route("/oauth/authorize", get(authorize))
+pub fn authorize_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(authorize))
 }
 
 /// The RFC 7591 response: the registered metadata, and the secret once.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RegisteredClient {
     client_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,12 +53,24 @@ struct RegisteredClient {
     redirect_uris: Vec<String>,
     token_endpoint_auth_method: AuthMethod,
     grant_types: Vec<GrantType>,
+    #[schema(value_type = Vec<String>)]
     response_types: Vec<&'static str>,
     scope: String,
 }
 
+/// Register a client (RFC 7591).
+///
 /// 201 with the client (and its secret, once); RFC 7591 errors as 400. In prod the caller
 /// needs a bearer token with role `admin`.
+#[utoipa::path(post, path = "/oauth/clients", tag = "oauth",
+    security((), ("bearer" = [])),
+    request_body = ClientRegistration,
+    responses(
+        (status = 201, description = "Registered; `client_secret` is shown this once", body = RegisteredClient),
+        (status = 400, description = "Invalid client metadata (RFC 7591 §3.2.2)", body = OAuthErrorBody),
+        (status = 401, description = "prod: no valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "prod: not an admin", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn register_client(
     State(state): State<AppState>,
     principal: Result<Principal, BearerError>,
@@ -85,6 +96,13 @@ async fn register_client(
     }
 }
 
+/// The RFC 7591 registration response as JSON, for `auth-service create-client`.
+#[must_use]
+pub fn registration_response(client: &Client, secret: Option<&str>) -> serde_json::Value {
+    serde_json::to_value(registered(client, secret.map(str::to_owned)))
+        .unwrap_or(serde_json::Value::Null)
+}
+
 fn registered(client: &Client, secret: Option<String>) -> RegisteredClient {
     let uses_code = client.allows(GrantType::AuthorizationCode);
     RegisteredClient {
@@ -101,8 +119,38 @@ fn registered(client: &Client, secret: Option<String>) -> RegisteredClient {
     }
 }
 
+/// The parameters of an authorization request (RFC 6749 §4.1.1, PKCE RFC 7636).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documentation only: the handler parses the raw query itself.
+struct AuthorizeParams {
+    /// Must be `code`.
+    response_type: String,
+    client_id: String,
+    /// One of the client's registered redirect URIs, compared exactly.
+    redirect_uri: String,
+    /// Space-separated; a subset of the client's.
+    scope: Option<String>,
+    /// Returned unchanged.
+    state: Option<String>,
+    /// BASE64URL(SHA-256(code_verifier)), 43 characters.
+    code_challenge: String,
+    /// Must be `S256`.
+    code_challenge_method: String,
+}
+
+/// Start an authorization (code + PKCE).
+///
 /// The contract's four steps: untrusted client or redirect URI → 400 page; other bad
 /// parameters → error redirect; no session → sign-in; else a code.
+#[utoipa::path(get, path = "/oauth/authorize", tag = "oauth",
+    security((), ("session" = [])),
+    params(AuthorizeParams),
+    responses(
+        (status = 302, description = "To the client with `code`, `state` and `iss`; to the client with `error`; or to `/login` without a session"),
+        (status = 400, description = "Unknown client or untrusted redirect URI: an HTML page, no redirect", content_type = "text/html", body = String),
+        (status = 503, description = "A store is down", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn authorize(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -224,8 +272,9 @@ fn error_page(reason: &str) -> Response {
 }
 
 /// The token endpoint's form. Unknown parameters are ignored.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct TokenForm {
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
     grant_type: Option<String>,
     code: Option<String>,
     redirect_uri: Option<String>,
@@ -233,9 +282,24 @@ struct TokenForm {
     refresh_token: Option<String>,
     scope: Option<String>,
     client_id: Option<String>,
+    /// `client_secret_post`; or use HTTP Basic.
+    #[schema(value_type = Option<String>, format = Password)]
     client_secret: Option<SecretString>,
 }
 
+/// Issue tokens.
+///
+/// `authorization_code` (with the PKCE verifier), `refresh_token` (rotating: the old one is
+/// spent, and presenting it again revokes its family) and `client_credentials`.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
+    security((), ("client_basic" = [])),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Tokens", body = TokenResponse),
+        (status = 400, description = "RFC 6749 §5.2 error", body = OAuthErrorBody),
+        (status = 401, description = "Client authentication failed (`invalid_client`)", body = OAuthErrorBody),
+        (status = 429, description = "Too many requests (`temporarily_unavailable`, `Retry-After`)", body = OAuthErrorBody),
+    ))]
 async fn issue_token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -264,8 +328,20 @@ async fn issue_token(
         {
             return Ok(Err(throttled));
         }
-        match form.grant_type.as_deref() {
-            Some("authorization_code") => {
+        let grant = match form.grant_type.as_deref() {
+            Some("authorization_code") => Grant::authorization_code,
+            Some("refresh_token") => Grant::refresh_token,
+            Some("client_credentials") => Grant::client_credentials,
+            None => return Err(OAuthError::invalid_request("grant_type is required")),
+            Some(_) => {
+                return Err(OAuthError::new(
+                    OAuthErrorCode::UnsupportedGrantType,
+                    "grant_type must be authorization_code, refresh_token or client_credentials",
+                ));
+            }
+        };
+        let issued = match grant {
+            Grant::authorization_code => {
                 state
                     .tokens
                     .exchange_code(
@@ -276,7 +352,7 @@ async fn issue_token(
                     )
                     .await
             }
-            Some("refresh_token") => {
+            Grant::refresh_token => {
                 state
                     .tokens
                     .refresh(
@@ -286,19 +362,15 @@ async fn issue_token(
                     )
                     .await
             }
-            Some("client_credentials") => {
+            Grant::client_credentials => {
                 state
                     .tokens
                     .client_credentials(&client, form.scope.as_deref())
                     .await
             }
-            None => Err(OAuthError::invalid_request("grant_type is required")),
-            Some(_) => Err(OAuthError::new(
-                OAuthErrorCode::UnsupportedGrantType,
-                "grant_type must be authorization_code, refresh_token or client_credentials",
-            )),
-        }
-        .map(Ok)
+        }?;
+        state.metrics.token_issued(grant);
+        Ok(Ok(issued))
     }
     .await;
     match outcome {
@@ -316,14 +388,27 @@ async fn issue_token(
 }
 
 /// The revocation and introspection form.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct TokenQueryForm {
+    /// An access or refresh token.
     token: Option<String>,
     client_id: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
     client_secret: Option<SecretString>,
 }
 
-/// RFC 7009: 200 whether or not the token was known or the caller's.
+/// Revoke a token (RFC 7009).
+///
+/// 200 whether or not the token was known or the caller's. A refresh token revokes its whole
+/// family; an access token is deny-listed until it expires.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    security((), ("client_basic" = [])),
+    request_body(content = TokenQueryForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, description = "RFC 6749 §5.2 error", body = OAuthErrorBody),
+        (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+    ))]
 async fn revoke_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -344,7 +429,17 @@ async fn revoke_token(
     }
 }
 
-/// RFC 7662, for confidential clients.
+/// Introspect a token (RFC 7662).
+///
+/// For confidential clients; `active: false` for anything not live or not the caller's.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
+    security(("client_basic" = [])),
+    request_body(content = TokenQueryForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The token's state", body = Introspection),
+        (status = 400, description = "RFC 6749 §5.2 error", body = OAuthErrorBody),
+        (status = 401, description = "Client authentication failed", body = OAuthErrorBody),
+    ))]
 async fn introspect_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -435,30 +530,63 @@ fn form_urldecode(part: &str) -> Option<String> {
     decoded.into_iter().next().map(|(_, value)| value)
 }
 
-/// RFC 8414 metadata.
-async fn server_metadata(State(state): State<AppState>) -> Response {
-    let issuer = &state.issuer;
-    let body = json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
-        "token_endpoint": format!("{issuer}/oauth/token"),
-        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "registration_endpoint": format!("{issuer}/oauth/clients"),
-        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
-        "response_types_supported": ["code"],
-        "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": AuthMethod::ALL.map(AuthMethod::as_str),
-        "revocation_endpoint_auth_methods_supported": AuthMethod::ALL.map(AuthMethod::as_str),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": SUPPORTED_SCOPES,
-        "authorization_response_iss_parameter_supported": true,
-    });
-    Json(body).into_response()
+/// RFC 8414 authorization server metadata.
+#[derive(Serialize, ToSchema)]
+struct ServerMetadata {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    registration_endpoint: String,
+    revocation_endpoint: String,
+    introspection_endpoint: String,
+    #[schema(value_type = Vec<String>)]
+    response_types_supported: [&'static str; 1],
+    grant_types_supported: [GrantType; 3],
+    #[schema(value_type = Vec<String>)]
+    code_challenge_methods_supported: [&'static str; 1],
+    token_endpoint_auth_methods_supported: [AuthMethod; 3],
+    revocation_endpoint_auth_methods_supported: [AuthMethod; 3],
+    #[schema(value_type = Vec<String>)]
+    introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    #[schema(value_type = Vec<String>)]
+    scopes_supported: [&'static str; 4],
+    authorization_response_iss_parameter_supported: bool,
 }
 
-/// Every public key that may have signed a live token.
+/// Server metadata (RFC 8414).
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
+    responses((status = 200, description = "The metadata", body = ServerMetadata)))]
+async fn server_metadata(State(state): State<AppState>) -> Json<ServerMetadata> {
+    let issuer = &state.issuer;
+    Json(ServerMetadata {
+        issuer: issuer.clone(),
+        authorization_endpoint: format!("{issuer}/oauth/authorize"),
+        token_endpoint: format!("{issuer}/oauth/token"),
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        registration_endpoint: format!("{issuer}/oauth/clients"),
+        revocation_endpoint: format!("{issuer}/oauth/revoke"),
+        introspection_endpoint: format!("{issuer}/oauth/introspect"),
+        response_types_supported: ["code"],
+        grant_types_supported: GrantType::ALL,
+        code_challenge_methods_supported: ["S256"],
+        token_endpoint_auth_methods_supported: AuthMethod::ALL,
+        revocation_endpoint_auth_methods_supported: AuthMethod::ALL,
+        introspection_endpoint_auth_methods_supported: [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        scopes_supported: SUPPORTED_SCOPES,
+        authorization_response_iss_parameter_supported: true,
+    })
+}
+
+/// The signing keys (JWKS).
+///
+/// Every public key that may have signed a live token, as RFC 7517 EC keys with RFC 7638
+/// thumbprints as `kid`.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth",
+    responses((status = 200, description = "A JWK set: `{\"keys\": [{\"kty\": \"EC\", \"crv\": \"P-256\", \"kid\", \"x\", \"y\", \"use\": \"sig\", \"alg\": \"ES256\"}]}`", body = Object)))]
 async fn jwks(State(state): State<AppState>) -> Response {
     (
         [(

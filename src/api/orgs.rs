@@ -1,31 +1,30 @@
 //! `/v1/orgs`: organizations and their members. Every route that names an organization goes
 //! through the [`OrgScope`] extractor, which reads the caller's org role from the store.
 
+use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::{ApiError, Result};
+use super::error::{ApiError, Problem, Result};
 use super::extract::{AppJson, AppPath};
 use crate::domain::{Membership, OrgId, OrgRole, OrgStatus, Organization, UserId};
 use crate::services::{self, OrgAccess, Principal};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/orgs", get(list_orgs).post(create_org))
-        .route("/v1/orgs/{id}", get(get_org))
-        .route("/v1/orgs/{id}/members", get(list_members).post(add_member))
-        .route(
-            "/v1/orgs/{id}/members/{user_id}",
-            patch(change_member).delete(remove_member),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_orgs, create_org))
+        .routes(routes!(get_org))
+        .routes(routes!(list_members, add_member))
+        .routes(routes!(change_member, remove_member))
 }
 
 /// The caller's access to the organization in the path. A malformed id names nothing: 403 for
@@ -51,13 +50,14 @@ impl FromRequestParts<AppState> for OrgScope {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct OrgView {
     id: OrgId,
     name: String,
     slug: String,
     status: OrgStatus,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     created_at: OffsetDateTime,
     /// The caller's role, when they are a member.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,11 +75,12 @@ fn org_view(org: &Organization, org_role: Option<OrgRole>) -> OrgView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MemberView {
     user_id: UserId,
     org_role: OrgRole,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     joined_at: OffsetDateTime,
 }
 
@@ -93,14 +94,26 @@ impl From<&Membership> for MemberView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateOrg {
     name: String,
+    /// Lowercase letters, digits and single hyphens.
+    #[schema(example = "acme")]
     slug: String,
 }
 
+/// Create an organization.
+///
 /// 201 with the organization; the caller is its owner. 409 for a taken slug.
+#[utoipa::path(post, path = "/v1/orgs", tag = "orgs", security(("bearer" = [])),
+    request_body = CreateOrg,
+    responses(
+        (status = 201, description = "Created; the caller is its owner", body = OrgView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid name or slug", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn create_org(
     State(state): State<AppState>,
     principal: Principal,
@@ -117,7 +130,14 @@ async fn create_org(
         .into_response())
 }
 
+/// List my organizations.
+///
 /// The caller's organizations, with their role in each.
+#[utoipa::path(get, path = "/v1/orgs", tag = "orgs", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's organizations", body = Vec<OrgView>),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn list_orgs(
     State(state): State<AppState>,
     principal: Principal,
@@ -130,7 +150,18 @@ async fn list_orgs(
     ))
 }
 
-/// Members (and platform admins) see the organization.
+/// Get an organization.
+///
+/// Members (and platform admins) see the organization; anyone else gets 403, whether or
+/// not it exists.
+#[utoipa::path(get, path = "/v1/orgs/{id}", tag = "orgs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The organization's id (a UUID)")),
+    responses(
+        (status = 200, description = "The organization", body = OrgView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization (platform admins only)", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn get_org(
     State(state): State<AppState>,
     OrgScope(access): OrgScope,
@@ -139,6 +170,15 @@ async fn get_org(
     Ok(Json(org_view(&org, None)))
 }
 
+/// List members.
+#[utoipa::path(get, path = "/v1/orgs/{id}/members", tag = "orgs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The organization's id (a UUID)")),
+    responses(
+        (status = 200, description = "The members", body = Vec<MemberView>),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization (platform admins only)", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn list_members(
     State(state): State<AppState>,
     OrgScope(access): OrgScope,
@@ -147,14 +187,27 @@ async fn list_members(
     Ok(Json(members.iter().map(MemberView::from).collect()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddMember {
     user_id: Uuid,
     org_role: OrgRole,
 }
 
+/// Add a member.
+///
 /// Owners and admins add members; only owners add owners and admins.
+#[utoipa::path(post, path = "/v1/orgs/{id}/members", tag = "orgs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The organization's id (a UUID)")),
+    request_body = AddMember,
+    responses(
+        (status = 201, description = "Added", body = MemberView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to add this role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user or organization", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already a member", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn add_member(
     State(state): State<AppState>,
     OrgScope(access): OrgScope,
@@ -167,13 +220,26 @@ async fn add_member(
     Ok((StatusCode::CREATED, Json(MemberView::from(&membership))).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeMember {
     org_role: OrgRole,
 }
 
+/// Change a member's role.
+///
 /// Owners change any role; admins only between plain members. 409 for the last owner.
+#[utoipa::path(patch, path = "/v1/orgs/{id}/members/{user_id}", tag = "orgs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The organization's id (a UUID)"), ("user_id" = String, Path, description = "The member's user id (a UUID)")),
+    request_body = ChangeMember,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to make this change", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It would leave no owner", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn change_member(
     State(state): State<AppState>,
     OrgScope(access): OrgScope,
@@ -185,8 +251,19 @@ async fn change_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Remove a member, or leave.
+///
 /// Owners and admins remove members (only owners remove owners and admins); anyone may leave.
 /// 409 for the last owner.
+#[utoipa::path(delete, path = "/v1/orgs/{id}/members/{user_id}", tag = "orgs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The organization's id (a UUID)"), ("user_id" = String, Path, description = "The member's user id (a UUID)")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not allowed to remove this member", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It would leave no owner", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn remove_member(
     State(state): State<AppState>,
     OrgScope(access): OrgScope,

@@ -1,30 +1,32 @@
 //! Bearer-protected account routes: `GET /auth/me`, `PATCH /users/{id}`, and the admin API.
 //! Each authorizes through the [`Principal`] checks; none inspects roles itself.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post, put};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::{ApiError, Result};
+use super::error::{ApiError, Problem, Result};
 use super::extract::{AppJson, AppPath, AppQuery};
 use crate::domain::{Role, User, UserId};
 use crate::services::{self, Forbidden, Principal};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/me", get(get_me))
-        .route("/users/{id}", patch(update_user))
-        .route("/admin/users", get(list_users))
-        .route("/admin/users/{id}/roles", put(set_user_roles))
-        .route("/admin/users/{id}/disable", post(disable_user))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_me))
+        .routes(routes!(update_user))
+        .routes(routes!(list_users))
+        .routes(routes!(set_user_roles))
+        .routes(routes!(disable_user))
 }
 
 /// The `/auth/me` shape, used by every route here.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ProfileView {
     id: UserId,
     email: String,
@@ -45,8 +47,16 @@ impl From<&User> for ProfileView {
     }
 }
 
+/// The caller's profile.
+///
 /// The caller's account as stored now. Needs a user token with scope `profile`; a session
 /// cookie is not enough.
+#[utoipa::path(get, path = "/auth/me", tag = "accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's account", body = ProfileView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks scope `profile`", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn get_me(State(state): State<AppState>, principal: Principal) -> Result<Response> {
     principal
         .require_scope("profile")
@@ -60,14 +70,26 @@ async fn get_me(State(state): State<AppState>, principal: Principal) -> Result<R
 
 /// Only `name` may be changed; any other field (`roles`, `email`, …) is refused with 422
 /// rather than silently ignored.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateUser {
     name: String,
 }
 
+/// Rename a user.
+///
 /// 200 with the updated account; 403 for anyone but the user or an admin, whether or not the
 /// id exists; 404 for an unknown id (admins only).
+#[utoipa::path(patch, path = "/users/{id}", tag = "accounts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "The updated account", body = ProfileView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Neither this user nor an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user (admins only)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid name, or a field that may not be changed", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn update_user(
     State(state): State<AppState>,
     principal: Principal,
@@ -90,19 +112,33 @@ async fn update_user(
     Ok(Json(ProfileView::from(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Page size, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UserPageView {
     items: Vec<ProfileView>,
     next_cursor: Option<String>,
 }
 
+/// List users.
+///
 /// Admins only: users in id order, `limit` 1–100 (default 50), `cursor` from the last page.
+#[utoipa::path(get, path = "/admin/users", tag = "admin", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of users", body = UserPageView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn list_users(
     State(state): State<AppState>,
     principal: Principal,
@@ -120,13 +156,26 @@ async fn list_users(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RolesBody {
+    /// `user` and `admin`.
     roles: Vec<String>,
 }
 
+/// Set a user's roles.
+///
 /// Admins only: replaces the roles (`user` is always kept); the next token carries them.
+#[utoipa::path(put, path = "/admin/users/{id}/roles", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    request_body = RolesBody,
+    responses(
+        (status = 200, description = "The updated account", body = ProfileView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown role", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn set_user_roles(
     State(state): State<AppState>,
     principal: Principal,
@@ -140,7 +189,17 @@ async fn set_user_roles(
     Ok(Json(ProfileView::from(&user)))
 }
 
+/// Disable a user.
+///
 /// Admins only: disables the account, ends its sessions, revokes its tokens.
+#[utoipa::path(post, path = "/admin/users/{id}/disable", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    responses(
+        (status = 200, description = "The disabled account", body = ProfileView),
+        (status = 401, description = "No valid bearer token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn disable_user(
     State(state): State<AppState>,
     principal: Principal,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{Invalid, UserId};
 
 /// An organization's id (UUID v7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct OrgId(Uuid);
 
@@ -40,7 +40,19 @@ impl fmt::Display for OrgId {
 }
 
 /// A member's role in one organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OrgRole {
     /// Full control, including granting `owner` and `admin`. Every org keeps at least one.
@@ -78,7 +90,7 @@ impl OrgRole {
 }
 
 /// Whether an organization is in use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrgStatus {
     /// In use.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{DisplayName, Email, StoredPasswordHash};
 
 /// A user's id: a UUID v7, so ids sort by creation time (used by cursor pagination later).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct UserId(Uuid);
 
@@ -46,7 +46,9 @@ impl fmt::Display for UserId {
 }
 
 /// A platform role. Held only server-side; tokens carry a copy taken when they are issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Every account.

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use super::{Error, Limiter, PasswordHasher, Principal, Result, Verdict};
 use crate::clock::Clock;
 use crate::domain::{DisplayName, Email, Password, Role, User, UserId};
+use crate::metrics::Metrics;
 use crate::repos::{RepoError, USER_EMAIL_UNIQUE, UserRepo};
 
 /// Creates accounts and checks passwords.
@@ -18,6 +19,7 @@ pub struct AccountService {
     clock: Arc<dyn Clock>,
     allow_registration: bool,
     limits: Option<Arc<Limiter>>,
+    metrics: Arc<Metrics>,
 }
 
 impl AccountService {
@@ -35,7 +37,14 @@ impl AccountService {
             clock,
             allow_registration,
             limits: None,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts failed sign-ins in `metrics`.
+    #[must_use]
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+        Self { metrics, ..self }
     }
 
     /// Applies brute-force limits to [`Self::sign_in`] and [`Self::register_from`].
@@ -73,6 +82,19 @@ impl AccountService {
     /// # Errors
     /// `Throttled`, `InvalidCredentials`, or a store failure.
     pub async fn sign_in(&self, ip: IpAddr, email: &str, password: SecretString) -> Result<User> {
+        let outcome = self.limited_sign_in(ip, email, password).await;
+        if matches!(outcome, Err(Error::InvalidCredentials)) {
+            self.metrics.login_failed();
+        }
+        outcome
+    }
+
+    async fn limited_sign_in(
+        &self,
+        ip: IpAddr,
+        email: &str,
+        password: SecretString,
+    ) -> Result<User> {
         let Some(limits) = &self.limits else {
             return self.authenticate(email, password).await;
         };

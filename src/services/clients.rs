@@ -20,7 +20,7 @@ pub const DEV_CLIENT_ID: &str = "dev-client";
 pub const DEV_CLIENT_REDIRECT_URI: &str = "http://localhost:5173/callback";
 
 /// An RFC 7591 registration request. Unknown metadata is ignored (RFC 7591 §2).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ClientRegistration {
     /// Required for the authorization-code grant.
     #[serde(default)]

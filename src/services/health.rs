@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::repos::StoreProbe;
 
 /// The state of one backing store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ComponentStatus {
     /// Configured and answering.
@@ -20,9 +20,10 @@ pub enum ComponentStatus {
 }
 
 /// The `/health` body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HealthReport {
     /// Always `"ok"`: the process answers.
+    #[schema(value_type = String, example = "ok")]
     pub status: &'static str,
     /// Postgres.
     pub database: ComponentStatus,

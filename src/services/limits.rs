@@ -16,6 +16,7 @@ use super::Result;
 use crate::clock::Clock;
 use crate::config::LimitSettings;
 use crate::domain::Email;
+use crate::metrics::{Limit, Metrics};
 use crate::repos::CounterRepo;
 
 /// Lock-outs are counted (for doubling) over this period.
@@ -43,6 +44,7 @@ pub struct Limiter {
     counters: Arc<dyn CounterRepo>,
     clock: Arc<dyn Clock>,
     settings: LimitSettings,
+    metrics: Arc<Metrics>,
 }
 
 type Verdict = Result<Result<(), Throttled>>;
@@ -59,7 +61,14 @@ impl Limiter {
             counters,
             clock,
             settings,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts each refusal in `metrics`.
+    #[must_use]
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+        Self { metrics, ..self }
     }
 
     /// One sign-in or sign-up attempt from `ip` (`RATE_LIMIT_SIGNIN_PER_IP` a minute).
@@ -68,7 +77,7 @@ impl Limiter {
     /// A counter-store failure.
     pub async fn sign_in_attempt(&self, ip: IpAddr) -> Verdict {
         self.hit(
-            "signin-ip",
+            Limit::sign_in_ip,
             &ip_bucket(ip),
             self.settings.sign_ins_per_ip,
             Duration::MINUTE,
@@ -82,7 +91,7 @@ impl Limiter {
     /// A counter-store failure.
     pub async fn token_request_from(&self, ip: IpAddr) -> Verdict {
         let limit = self.settings.token_requests_per_client;
-        self.hit("token-ip", &ip_bucket(ip), limit, Duration::MINUTE)
+        self.hit(Limit::token_ip, &ip_bucket(ip), limit, Duration::MINUTE)
             .await
     }
 
@@ -95,7 +104,7 @@ impl Limiter {
     pub async fn token_request_by(&self, client_id: &str) -> Verdict {
         let limit = self.settings.token_requests_per_client;
         self.hit(
-            "token-client",
+            Limit::token_client,
             &hex_digest(client_id),
             limit,
             Duration::MINUTE,
@@ -112,14 +121,14 @@ impl Limiter {
             return Ok(Ok(()));
         }
         let now = self.clock.now();
-        let until = self
-            .counters
-            .marked_until(&format!("lock:{}", account(email)), now)
-            .await?;
+        let until = self.counters.marked_until(&lock_key(email), now).await?;
         Ok(match until {
-            Some(until) => Err(Throttled {
-                retry_after: until - now,
-            }),
+            Some(until) => {
+                self.metrics.rate_limited(Limit::account_lockout);
+                Err(Throttled {
+                    retry_after: until - now,
+                })
+            }
             None => Ok(()),
         })
     }
@@ -151,6 +160,7 @@ impl Limiter {
         if attempt > u64::from(self.settings.failures_per_account) {
             // Over the limit (only concurrent attempts get here): lock and refuse unchecked.
             let lock = self.lock_out(email, now).await?;
+            self.metrics.rate_limited(Limit::account_lockout);
             return Ok(Err(Throttled { retry_after: lock }));
         }
         Ok(Ok(attempt))
@@ -178,7 +188,7 @@ impl Limiter {
                 self.settings.lockout_base,
             );
             self.counters
-                .mark_until(&format!("lock:{}", account(email)), now + slow_down, now)
+                .mark_until(&lock_key(email), now + slow_down, now)
                 .await?;
         }
         Ok(())
@@ -211,27 +221,44 @@ impl Limiter {
             self.settings.lockout_max,
         );
         self.counters
-            .mark_until(&format!("lock:{account}"), now + lock, now)
+            .mark_until(&lock_key(email), now + lock, now)
             .await?;
         Ok(lock)
     }
 
-    async fn hit(&self, bucket: &str, id: &str, limit: u32, window: Duration) -> Verdict {
+    async fn hit(&self, bucket: Limit, id: &str, limit: u32, window: Duration) -> Verdict {
         if !self.settings.enabled {
             return Ok(Ok(()));
         }
         let now = self.clock.now();
-        let key = window_key(bucket, id, window, now);
+        let key = window_key(bucket_name(bucket), id, window, now);
         let count = self.counters.increment(&key, window, now).await?;
         if count <= u64::from(limit) {
             return Ok(Ok(()));
         }
+        self.metrics.rate_limited(bucket);
         let window_secs = window.whole_seconds().max(1);
         let window_end = (now.unix_timestamp().div_euclid(window_secs) + 1) * window_secs;
         Ok(Err(Throttled {
             retry_after: Duration::seconds(window_end - now.unix_timestamp()),
         }))
     }
+}
+
+/// The counter-key prefix of a limit's buckets. These strings are in stored keys (Redis and
+/// Postgres): changing one resets that limit's live windows.
+fn bucket_name(limit: Limit) -> &'static str {
+    match limit {
+        Limit::sign_in_ip => "signin-ip",
+        Limit::token_ip => "token-ip",
+        Limit::token_client => "token-client",
+        Limit::account_lockout => "lock",
+    }
+}
+
+/// The key marking an account locked until some time.
+fn lock_key(email: &str) -> String {
+    format!("{}:{}", bucket_name(Limit::account_lockout), account(email))
 }
 
 /// `bucket:id:<index of the fixed window containing now>`.

@@ -17,14 +17,16 @@ use crate::domain::{
     AuthMethod, Client, CodeIssue, GrantType, OpaqueToken, RefreshToken, Role, Scope, TokenHash,
     User, UserId,
 };
+use crate::metrics::Metrics;
 use crate::repos::{AuthCodeRepo, CodeConsumption, RefreshTokenRepo, UserRepo};
 
 /// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// The JWT.
     pub access_token: String,
     /// Always `Bearer`.
+    #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -36,33 +38,43 @@ pub struct TokenResponse {
 }
 
 /// An RFC 7662 introspection response.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Introspection {
     /// Whether the token is live.
     pub active: bool,
     /// The remaining members, present only when active.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = IntrospectionDetails)]
     pub details: Option<IntrospectionDetails>,
 }
 
-/// Members of an active token's introspection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Members of an active token's introspection (absent when `active` is false).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IntrospectionDetails {
     /// Granted scope.
+    #[schema(required = false)]
     pub scope: String,
     /// The client it was issued to.
+    #[schema(required = false)]
     pub client_id: String,
     /// User id or `client:<id>`.
+    #[schema(required = false)]
     pub sub: String,
     /// Expiry.
+    #[schema(required = false)]
     pub exp: i64,
     /// Issued at.
+    #[schema(required = false)]
     pub iat: i64,
     /// Issuer.
+    #[schema(required = false)]
     pub iss: String,
     /// Audience: the configured one for access tokens, the issuer for refresh tokens.
+    #[schema(required = false)]
     pub aud: String,
     /// `Bearer` or `refresh_token`.
+    #[schema(value_type = String)]
+    #[schema(required = false)]
     pub token_type: &'static str,
 }
 
@@ -84,6 +96,7 @@ pub struct TokenService {
     clock: Arc<dyn Clock>,
     refresh: RefreshPolicy,
     issuer: String,
+    metrics: Arc<Metrics>,
 }
 
 type Result<T> = std::result::Result<T, OAuthError>;
@@ -108,7 +121,14 @@ impl TokenService {
             clock,
             refresh,
             issuer,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts refresh-token reuse in `metrics`.
+    #[must_use]
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+        Self { metrics, ..self }
     }
 
     /// `grant_type=authorization_code`.
@@ -224,6 +244,7 @@ impl TokenService {
         }
         if token.used_at.is_some() {
             self.revoke_family(token.family_id, now).await?;
+            self.metrics.refresh_reuse_detected();
             tracing::warn!(client_id = %client.id, "refresh token reused; its family was revoked");
             return Err(invalid());
         }
@@ -246,6 +267,7 @@ impl TokenService {
         if !self.refresh_tokens.rotate(&hash, now, &successor).await? {
             // Another request rotated it first: this presentation is a reuse.
             self.revoke_family(token.family_id, now).await?;
+            self.metrics.refresh_reuse_detected();
             tracing::warn!(client_id = %client.id, "concurrent refresh token reuse; its family was revoked");
             return Err(invalid());
         }

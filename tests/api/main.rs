@@ -17,6 +17,7 @@ mod helpers;
 mod limits;
 mod login_page;
 mod oauth_client;
+mod openapi;
 mod orgs;
 mod outage;
 mod platform;
