@@ -9,10 +9,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
+    ParsedPublicKey,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::DecodingKey;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -44,6 +47,8 @@ const P256_SPKI_PREFIX: [u8; 26] = [
 /// A P-256 public key: what verification and the JWKS need.
 struct PublicKey {
     kid: String,
+    /// The uncompressed SEC1 point.
+    point: Vec<u8>,
     x: String,
     y: String,
 }
@@ -62,7 +67,12 @@ impl PublicKey {
         // RFC 7638 §3.2: required members only, in lexicographic order, no whitespace.
         let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
         let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
-        Ok(Self { kid, x, y })
+        Ok(Self {
+            kid,
+            point: point.to_vec(),
+            x,
+            y,
+        })
     }
 
     fn jwk(&self) -> Value {
@@ -87,9 +97,24 @@ pub struct KeySet {
     /// The base64url JWS header of every token this key signs.
     signing_header: String,
     rng: SystemRandom,
-    verifying: HashMap<String, DecodingKey>,
+    /// Parsed once, like the signing key: parsing the point per token would cost a large
+    /// share of each verification.
+    verifying: HashMap<String, ParsedPublicKey>,
     jwks: Value,
 }
+
+/// The protected header of the tokens this server signs. Anything else in a header (`crit`,
+/// `jku`, `jwk`, `x5u`, …) is refused rather than ignored: no token of ours carries it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JwsHeader {
+    alg: String,
+    typ: Option<String>,
+    kid: Option<String>,
+}
+
+/// The `typ` of access tokens (RFC 9068 §2.1), also accepted in its media-type form.
+const TOKEN_TYPE: &str = "at+jwt";
 
 impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -155,14 +180,14 @@ impl KeySet {
             if verifying.contains_key(&public.kid) {
                 continue;
             }
-            let key = DecodingKey::from_ec_components(&public.x, &public.y)
+            let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &public.point)
                 .map_err(|_| KeyError::Unusable(public.kid.clone()))?;
             verifying.insert(public.kid.clone(), key);
             jwks.push(public.jwk());
         }
         Ok(Self {
             signing_header: URL_SAFE_NO_PAD.encode(
-                json!({"alg": "ES256", "typ": "at+jwt", "kid": publics[0].kid}).to_string(),
+                json!({"alg": "ES256", "typ": TOKEN_TYPE, "kid": publics[0].kid}).to_string(),
             ),
             signing_kid: publics[0].kid.clone(),
             signing: pair,
@@ -198,10 +223,26 @@ impl KeySet {
         Ok(token)
     }
 
-    /// The verification key for `kid`, if it is one of ours.
+    /// The payload of a compact JWS that one of our keys signed: header `alg` exactly
+    /// `ES256` (no other algorithm is ever tried, so `none` and HMAC confusion cannot
+    /// apply), `typ` `at+jwt`, a known `kid`, and nothing else in the header. `None` for
+    /// anything else, malformed input included.
     #[must_use]
-    pub fn verifying_key(&self, kid: &str) -> Option<&DecodingKey> {
-        self.verifying.get(kid)
+    pub fn verify_jws(&self, token: &str) -> Option<Vec<u8>> {
+        let (signing_input, signature) = token.rsplit_once('.')?;
+        let (header, payload) = signing_input.split_once('.')?;
+        let header: JwsHeader =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case(TOKEN_TYPE) || t.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if header.alg != "ES256" || !typ_ok {
+            return None;
+        }
+        let key = self.verifying.get(header.kid.as_deref()?)?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        key.verify_sig(signing_input.as_bytes(), &signature).ok()?;
+        URL_SAFE_NO_PAD.decode(payload).ok()
     }
 
     /// The `/.well-known/jwks.json` document.
@@ -298,6 +339,25 @@ mod tests {
     }
 
     #[test]
+    fn a_signed_jws_verifies_and_any_change_to_it_does_not() {
+        let set = KeySet::generate().unwrap();
+        let other = KeySet::generate().unwrap();
+        let token = set.sign_jws(br#"{"sub":"x"}"#).unwrap();
+        assert_eq!(set.verify_jws(&token).unwrap(), br#"{"sub":"x"}"#);
+        assert!(
+            other.verify_jws(&token).is_none(),
+            "verified by a foreign key"
+        );
+        let (header, rest) = token.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        let tampered = format!(
+            "{header}.{}.{signature}",
+            URL_SAFE_NO_PAD.encode(r#"{"sub":"y"}"#)
+        );
+        assert!(set.verify_jws(&tampered).is_none());
+    }
+
+    #[test]
     fn jwks_lists_the_signing_key_and_every_verify_key_once() {
         let new = generate_private_key_pem().unwrap();
         let old = generate_private_key_pem().unwrap();
@@ -312,7 +372,7 @@ mod tests {
             assert_eq!(key["alg"], "ES256");
             assert_eq!(key["use"], "sig");
             assert_eq!(key["kty"], "EC");
-            assert!(set.verifying_key(key["kid"].as_str().unwrap()).is_some());
+            assert!(set.verifying.contains_key(key["kid"].as_str().unwrap()));
             assert!(key.get("d").is_none(), "private part published");
         }
         assert_eq!(keys[0]["kid"], set.signing_kid());

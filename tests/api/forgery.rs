@@ -260,3 +260,76 @@ async fn after_key_rotation_old_tokens_verify_and_jwks_lists_both_keys() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn header_members_we_never_issue_are_refused_even_when_signed_by_our_key() {
+    let forge = Forge::new().await;
+    let mut with_jku = forge.es256_header();
+    with_jku.jku = Some("https://attacker.example/jwks.json".into());
+    let mut with_cty = forge.es256_header();
+    with_cty.cty = Some("JWT".into());
+    for (header, what) in [(with_jku, "jku"), (with_cty, "cty")] {
+        let token = forge.sign(header, &forge.claims, &forge.our_key());
+        forge.assert_refused(&token, what).await;
+    }
+}
+
+#[tokio::test]
+async fn claims_must_all_be_present_and_aud_a_single_string() {
+    let forge = Forge::new().await;
+    let aud = forge.claims["aud"].clone();
+    let cases = [
+        (forge.with_claim("aud", json!([aud])), "aud as an array"),
+        (forge.with_claim("exp", json!(null)), "exp null"),
+        (forge.with_claim("exp", json!(4.0e9)), "exp as a float"),
+        (
+            {
+                let mut claims = forge.claims.clone();
+                claims.as_object_mut().unwrap().remove("sub");
+                claims
+            },
+            "no sub",
+        ),
+        (
+            {
+                let mut claims = forge.claims.clone();
+                claims.as_object_mut().unwrap().remove("nbf");
+                claims
+            },
+            "no nbf",
+        ),
+    ];
+    for (claims, what) in cases {
+        let token = forge.sign(forge.es256_header(), &claims, &forge.our_key());
+        forge.assert_refused(&token, what).await;
+    }
+}
+
+#[tokio::test]
+async fn malformed_compact_serializations_are_refused() {
+    let forge = Forge::new().await;
+    let genuine = &forge.genuine;
+    let (signing_input, signature) = genuine.rsplit_once('.').unwrap();
+    let signature_bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let cases = [
+        (format!("{genuine}."), "a trailing dot"),
+        (format!("{genuine}.e30"), "a fourth segment"),
+        (format!("{genuine}="), "base64 padding"),
+        (signing_input.to_owned(), "no signature"),
+        (
+            format!(
+                "{signing_input}.{}",
+                URL_SAFE_NO_PAD.encode(&signature_bytes[..63])
+            ),
+            "a short signature",
+        ),
+        (
+            format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode([0_u8; 64])),
+            "a zero signature",
+        ),
+        (genuine.replacen('.', "..", 1), "an empty segment"),
+    ];
+    for (token, what) in cases {
+        forge.assert_refused(&token, what).await;
+    }
+}
