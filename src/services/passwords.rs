@@ -49,15 +49,12 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| Error::Internal(format!("invalid Argon2 parameters: {e}")))?;
-        let mut hasher = Self {
+        Ok(Self {
+            dummy_hash: dummy_hash(&params)?,
             params,
             permits: Semaphore::new(concurrency.max(1)),
-            dummy_hash: StoredPasswordHash::new(String::new()),
             verifications: AtomicU64::new(0),
-        };
-        let dummy = SecretString::from("dummy password for unknown accounts");
-        hasher.dummy_hash = hasher.hash_secret(dummy).await?;
-        Ok(hasher)
+        })
     }
 
     /// Hashes a new password with a fresh random salt.
@@ -132,6 +129,28 @@ impl PasswordHasher {
             .await
             .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))
     }
+}
+
+/// A PHC string with the current parameters, a random salt and a random output: checking any
+/// password against it runs Argon2 in full and never matches. Assembled rather than hashed,
+/// so that start-up does not spend a hash on it (the first `/health` answer waits for it).
+fn dummy_hash(params: &Params) -> Result<StoredPasswordHash> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    use rand::TryRng as _;
+    let mut random = [0_u8; 16 + 32];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut random)
+        .map_err(|_| Error::Internal("the OS random generator failed".into()))?;
+    let (salt, output) = random.split_at(16);
+    Ok(StoredPasswordHash::new(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(output),
+    )))
 }
 
 /// The outcome of `auth-service hash-calibrate`.
@@ -268,6 +287,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(wrong, Verdict::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_carries_the_current_parameters_so_checking_it_costs_the_same() {
+        let hasher = PasswordHasher::new(CHEAP, 1).await.unwrap();
+        let dummy = PasswordHash::new(hasher.dummy_hash.as_str()).unwrap();
+        assert!(uses_params(&dummy, &hasher.params));
+        let real = hasher.hash(password("correct horse")).await.unwrap();
+        let real = PasswordHash::new(real.as_str()).unwrap();
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(
+            dummy.hash.map(|h| h.len()),
+            real.hash.map(|h| h.len()),
+            "the same output length"
+        );
     }
 
     #[tokio::test]
