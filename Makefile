@@ -27,23 +27,17 @@ LOADTEST_SECONDS ?= 10
 LOADTEST_CONCURRENCY ?= 32
 LOADTEST_PORT ?= 8099
 LOADTEST_WORKLOADS ?= W1,W2,W3,W4,W5
+LOADTEST_RUNS ?= 3
 LOADTEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/auth_loadtest
-# Starts the release binary (dev seed data, limits off, quiet logs), runs W1–W5, stops it.
-define run_loadtest
-	$(CARGO) build --release --locked --bin auth-service --example loadtest
-	@APP_ENV=dev LOG_LEVEL=warning RATE_LIMIT_ENABLED=false PORT=$(LOADTEST_PORT) $(1) ./target/release/auth-service & \
-	  pid=$$!; \
-	  for _ in $$(seq 100); do curl -sf http://127.0.0.1:$(LOADTEST_PORT)/health >/dev/null && break; sleep 0.1; done; \
-	  ./target/release/examples/loadtest http://127.0.0.1:$(LOADTEST_PORT) $(LOADTEST_SECONDS) $(LOADTEST_CONCURRENCY) $(LOADTEST_WORKLOADS); status=$$?; \
-	  kill $$pid; wait $$pid; exit $$status
-endef
+LOADTEST_ENV = LOADTEST_SECONDS=$(LOADTEST_SECONDS) LOADTEST_CONCURRENCY=$(LOADTEST_CONCURRENCY) \
+  LOADTEST_PORT=$(LOADTEST_PORT) LOADTEST_WORKLOADS=$(LOADTEST_WORKLOADS) LOADTEST_RUNS=$(LOADTEST_RUNS)
 
-loadtest: ## W1–W5 against an in-memory release build
-	$(call run_loadtest,DATABASE_URL=)
+loadtest: ## W1–W5 against an in-memory release build, LOADTEST_RUNS (3) times; prints the medians
+	$(LOADTEST_ENV) LOADTEST_DATABASE_URL= bash scripts/loadtest.sh
 
-loadtest-pg: ## W1–W5 against Postgres (LOADTEST_DATABASE_URL, recreated first)
+loadtest-pg: ## The same against Postgres (LOADTEST_DATABASE_URL, recreated first)
 	psql "$(dir $(LOADTEST_DATABASE_URL))postgres" -qc 'DROP DATABASE IF EXISTS $(notdir $(LOADTEST_DATABASE_URL))' -c 'CREATE DATABASE $(notdir $(LOADTEST_DATABASE_URL))'
-	$(call run_loadtest,DATABASE_URL=$(LOADTEST_DATABASE_URL))
+	$(LOADTEST_ENV) LOADTEST_DATABASE_URL=$(LOADTEST_DATABASE_URL) bash scripts/loadtest.sh
 
 bench: ## Criterion micro-benchmarks: Argon2id verify, ES256 sign/verify, one refresh rotation
 	$(CARGO) bench --locked --bench hot_paths
