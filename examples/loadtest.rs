@@ -283,11 +283,7 @@ async fn run_raw_get(
             })
         })
         .collect();
-    let mut tallies = Vec::new();
-    for worker in workers {
-        tallies.push(worker.await.unwrap());
-    }
-    tallies
+    collect(workers).await
 }
 
 /// A kept-alive HTTP/1.1 connection that reads `Content-Length`-framed responses.
@@ -366,6 +362,10 @@ where
             })
         })
         .collect();
+    collect(workers).await
+}
+
+async fn collect(workers: Vec<tokio::task::JoinHandle<Tally>>) -> Vec<Tally> {
     let mut tallies = Vec::new();
     for worker in workers {
         tallies.push(worker.await.unwrap());
