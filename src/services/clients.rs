@@ -1,7 +1,8 @@
 //! Client registration (RFC 7591) and client authentication at the token, revocation and
 //! introspection endpoints.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -75,7 +76,14 @@ impl PresentedCredentials {
 pub struct ClientService {
     clients: Arc<dyn ClientRepo>,
     clock: Arc<dyn Clock>,
+    /// Clients never change once registered (there is no update or delete), so one found is
+    /// kept: otherwise every authorize and token request pays a database round trip for it.
+    /// Only clients that exist are kept, and at most [`MAX_CACHED_CLIENTS`] of them.
+    known: RwLock<HashMap<ClientId, Client>>,
 }
+
+/// Beyond this many, further clients are looked up on every request.
+const MAX_CACHED_CLIENTS: usize = 10_000;
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_REDIRECT_URIS: usize = 20;
@@ -84,7 +92,11 @@ impl ClientService {
     /// A service over the client repository.
     #[must_use]
     pub fn new(clients: Arc<dyn ClientRepo>, clock: Arc<dyn Clock>) -> Self {
-        Self { clients, clock }
+        Self {
+            clients,
+            clock,
+            known: RwLock::default(),
+        }
     }
 
     /// Registers a client; returns it and, for a confidential client, its secret (shown
@@ -224,7 +236,23 @@ impl ClientService {
         if !plausible {
             return Ok(None);
         }
-        Ok(self.clients.find(&ClientId::new(id)).await?)
+        let id = ClientId::new(id);
+        if let Some(client) = self
+            .known
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+        {
+            return Ok(Some(client.clone()));
+        }
+        let found = self.clients.find(&id).await?;
+        if let Some(client) = &found {
+            let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
+            if known.len() < MAX_CACHED_CLIENTS {
+                known.insert(id, client.clone());
+            }
+        }
+        Ok(found)
     }
 
     /// Authenticates a client: a confidential client must use the method it registered and
@@ -264,5 +292,57 @@ impl ClientService {
             }
             _ => Err(fail()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::repos::{Result as RepoResult, memory};
+
+    /// Counts the lookups that reach the store.
+    struct CountingRepo {
+        inner: Arc<dyn ClientRepo>,
+        finds: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ClientRepo for CountingRepo {
+        async fn insert(&self, client: &Client) -> RepoResult<()> {
+            self.inner.insert(client).await
+        }
+
+        async fn find(&self, id: &ClientId) -> RepoResult<Option<Client>> {
+            self.finds.fetch_add(1, Ordering::Relaxed);
+            self.inner.find(id).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_known_client_is_read_from_the_store_once_an_unknown_one_every_time() {
+        let repo = Arc::new(CountingRepo {
+            inner: memory::repos().clients,
+            finds: AtomicUsize::new(0),
+        });
+        let service = ClientService::new(repo.clone(), Arc::new(ManualClock::starting_now()));
+        let (client, _) = service
+            .register(ClientRegistration {
+                redirect_uris: vec!["https://app.example/cb".into()],
+                ..ClientRegistration::default()
+            })
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let found = service.find(client.id.as_str()).await.unwrap().unwrap();
+            assert_eq!(found, client);
+        }
+        assert_eq!(repo.finds.load(Ordering::Relaxed), 1);
+        for _ in 0..3 {
+            assert!(service.find("no-such-client").await.unwrap().is_none());
+        }
+        assert_eq!(repo.finds.load(Ordering::Relaxed), 4);
     }
 }
