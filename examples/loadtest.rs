@@ -146,13 +146,7 @@ async fn main() {
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
         let probe_for = duration.saturating_sub(Duration::from_millis(600));
-        let probe = run(&target, 1, probe_for, |t, _| async move {
-            let response = t.http.get(format!("{}/health", t.base)).send().await.ok()?;
-            let ok = response.status().is_success();
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            ok.then_some(())
-        })
-        .await;
+        let probe = vec![probe_health(&target.base, probe_for).await];
         report(
             "W5 wrong-password sign-ins",
             concurrency,
@@ -284,6 +278,35 @@ async fn run_raw_get(
         })
         .collect();
     collect(workers).await
+}
+
+/// `GET /health` every 5 ms over one kept-alive connection; only the request is timed.
+async fn probe_health(base: &str, duration: Duration) -> Tally {
+    let url = url::Url::parse(base).expect("BASE_URL");
+    let addr = format!(
+        "{}:{}",
+        url.host_str().expect("a host"),
+        url.port_or_known_default().expect("a port")
+    );
+    let request = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes();
+    let mut connection = RawConnection::open(&addr).await;
+    let mut tally = Tally::default();
+    let deadline = Instant::now() + duration;
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        match connection.get(&request).await {
+            Some(200) => tally
+                .latencies
+                .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)),
+            Some(_) => tally.errors += 1,
+            None => {
+                tally.errors += 1;
+                connection = RawConnection::open(&addr).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tally
 }
 
 /// A kept-alive HTTP/1.1 connection that reads `Content-Length`-framed responses.
