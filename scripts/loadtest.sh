@@ -16,9 +16,6 @@ base="http://127.0.0.1:$port"
 cargo build --release --locked --bin auth-service --example loadtest
 
 started=$(date +%s%N)
-# As in the runtime image: each Argon2 block (19 MiB) is mapped and unmapped on its own
-# instead of staying in glibc's heap after the first few hashes.
-GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1048576 \
 APP_ENV=dev LOG_LEVEL=warning RATE_LIMIT_ENABLED=false PORT="$port" \
   DATABASE_URL="${LOADTEST_DATABASE_URL:-}" REDIS_URL= ./target/release/auth-service &
 pid=$!
