@@ -2,11 +2,12 @@
 //! instead of starving every other request of CPU.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq as _;
 use tokio::sync::Semaphore;
 
 use super::{Error, Result};
@@ -34,7 +35,17 @@ pub struct PasswordHasher {
     /// password and response time does not tell which emails have accounts.
     dummy_hash: StoredPasswordHash,
     verifications: AtomicU64,
+    /// Argon2's working memory (19 MiB at the default cost), one buffer per hashing slot,
+    /// kept and reused. Allocated per hash, it cost page faults on every hash (a fifth of
+    /// sign-in throughput) or, left to glibc, stayed behind in one arena per blocking thread
+    /// that ever hashed (hundreds of MB after a flood).
+    memory: Mutex<Vec<Vec<Block>>>,
 }
+
+/// Salt bytes of new hashes (the PHC format's recommendation).
+const SALT_BYTES: usize = 16;
+/// Output bytes of new hashes (Argon2's default).
+const OUTPUT_BYTES: usize = 32;
 
 impl PasswordHasher {
     /// A hasher running at most `concurrency` hashes at a time.
@@ -54,6 +65,7 @@ impl PasswordHasher {
             params,
             permits: Semaphore::new(concurrency.max(1)),
             verifications: AtomicU64::new(0),
+            memory: Mutex::default(),
         })
     }
 
@@ -79,14 +91,12 @@ impl PasswordHasher {
         let stored = stored.unwrap_or(&self.dummy_hash).clone();
         let current = self.params.clone();
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        self.run_limited(move || {
+        self.run_limited(move |memory| {
             let Ok(hash) = PasswordHash::new(stored.as_str()) else {
                 tracing::warn!("a stored password hash is not a valid PHC string");
                 return Verdict::Mismatch;
             };
-            let matched = Argon2::default()
-                .verify_password(candidate.expose_secret().as_bytes(), &hash)
-                .is_ok();
+            let matched = matches(&hash, candidate.expose_secret().as_bytes(), memory);
             if matched && exists {
                 Verdict::Match {
                     needs_rehash: !uses_params(&hash, &current),
@@ -105,29 +115,54 @@ impl PasswordHasher {
     }
 
     async fn hash_secret(&self, secret: SecretString) -> Result<StoredPasswordHash> {
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
-        self.run_limited(move || {
-            argon2
-                .hash_password(secret.expose_secret().as_bytes())
-                .map(|hash| StoredPasswordHash::new(hash.to_string()))
-                .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+        let mut salt = [0_u8; SALT_BYTES];
+        random_bytes(&mut salt)?;
+        let params = self.params.clone();
+        self.run_limited(move |memory| {
+            let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+            let mut output = [0_u8; OUTPUT_BYTES];
+            argon2_into(
+                &argon2,
+                secret.expose_secret().as_bytes(),
+                &salt,
+                &mut output,
+                memory,
+            )
+            .map(|()| phc_string(&params, &salt, &output))
+            .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
         })
         .await?
     }
 
+    /// Runs `work` on the blocking pool once a hashing slot is free, lending it that slot's
+    /// working memory.
     async fn run_limited<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
+        F: FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| Error::Internal("password hasher semaphore closed".into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))
+        let mut memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        let (outcome, memory) = tokio::task::spawn_blocking(move || {
+            let outcome = work(&mut memory);
+            (outcome, memory)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))?;
+        self.memory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(memory);
+        Ok(outcome)
     }
 }
 
@@ -135,22 +170,72 @@ impl PasswordHasher {
 /// password against it runs Argon2 in full and never matches. Assembled rather than hashed,
 /// so that start-up does not spend a hash on it (the first `/health` answer waits for it).
 fn dummy_hash(params: &Params) -> Result<StoredPasswordHash> {
+    let mut salt = [0_u8; SALT_BYTES];
+    let mut output = [0_u8; OUTPUT_BYTES];
+    random_bytes(&mut salt)?;
+    random_bytes(&mut output)?;
+    Ok(phc_string(params, &salt, &output))
+}
+
+/// The PHC string of an Argon2id v19 hash: `$argon2id$v=19$m=…,t=…,p=…$salt$output`, both in
+/// unpadded standard base64.
+fn phc_string(params: &Params, salt: &[u8], output: &[u8]) -> StoredPasswordHash {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD_NO_PAD;
-    use rand::TryRng as _;
-    let mut random = [0_u8; 16 + 32];
-    rand::rngs::SysRng
-        .try_fill_bytes(&mut random)
-        .map_err(|_| Error::Internal("the OS random generator failed".into()))?;
-    let (salt, output) = random.split_at(16);
-    Ok(StoredPasswordHash::new(format!(
+    StoredPasswordHash::new(format!(
         "$argon2id$v=19$m={},t={},p={}${}${}",
         params.m_cost(),
         params.t_cost(),
         params.p_cost(),
         STANDARD_NO_PAD.encode(salt),
         STANDARD_NO_PAD.encode(output),
-    )))
+    ))
+}
+
+fn random_bytes(into: &mut [u8]) -> Result<()> {
+    use rand::TryRng as _;
+    rand::rngs::SysRng
+        .try_fill_bytes(into)
+        .map_err(|_| Error::Internal("the OS random generator failed".into()))
+}
+
+/// Argon2 of `password` into `output`, in `memory` (grown to the parameters' size as needed).
+fn argon2_into(
+    argon2: &Argon2,
+    password: &[u8],
+    salt: &[u8],
+    output: &mut [u8],
+    memory: &mut Vec<Block>,
+) -> argon2::Result<()> {
+    let blocks = argon2.params().block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    argon2.hash_password_into_with_memory(password, salt, output, &mut memory[..blocks])
+}
+
+/// Whether `password` hashes to `stored` under the algorithm, version, parameters and salt
+/// `stored` names; the outputs are compared in constant time.
+fn matches(stored: &PasswordHash, password: &[u8], memory: &mut Vec<Block>) -> bool {
+    let Ok(algorithm) = Algorithm::try_from(stored.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match stored.version {
+        Some(version) => match Version::try_from(version) {
+            Ok(version) => version,
+            Err(_) => return false,
+        },
+        None => Version::V0x13,
+    };
+    let (Ok(params), Some(salt), Some(expected)) =
+        (Params::try_from(stored), &stored.salt, &stored.hash)
+    else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut output = vec![0_u8; expected.len()];
+    argon2_into(&argon2, password, salt.as_ref(), &mut output, memory).is_ok()
+        && bool::from(output.ct_eq(expected.as_bytes()))
 }
 
 /// The outcome of `auth-service hash-calibrate`.
@@ -287,6 +372,54 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(wrong, Verdict::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_argon2_crates_own_phc_implementation() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = PasswordHasher::new(CHEAP, 1).await.unwrap();
+        // Ours, checked by the crate: the format is standard PHC.
+        let ours = hasher.hash(password("correct horse")).await.unwrap();
+        let parsed = PasswordHash::new(ours.as_str()).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        // The crate's (how hashes stored by earlier versions were made), checked by ours.
+        let params =
+            Params::new(CHEAP.memory_kib, CHEAP.iterations, CHEAP.parallelism, None).unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"correct horse")
+            .unwrap()
+            .to_string();
+        let theirs = StoredPasswordHash::new(theirs);
+        let verdict = hasher
+            .verify(SecretString::from("correct horse"), Some(&theirs))
+            .await
+            .unwrap();
+        assert_eq!(
+            verdict,
+            Verdict::Match {
+                needs_rehash: false
+            }
+        );
+        let wrong = hasher
+            .verify(SecretString::from("correct horsf"), Some(&theirs))
+            .await
+            .unwrap();
+        assert_eq!(wrong, Verdict::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn working_memory_is_reused_not_reallocated_per_hash() {
+        let hasher = PasswordHasher::new(CHEAP, 2).await.unwrap();
+        for _ in 0..4 {
+            hasher.hash(password("correct horse")).await.unwrap();
+        }
+        let buffers = hasher.memory.lock().unwrap();
+        assert_eq!(buffers.len(), 1, "sequential hashes share one buffer");
+        assert!(buffers[0].len() >= hasher.params.block_count());
     }
 
     #[tokio::test]
