@@ -12,6 +12,7 @@ use crate::api::docs::Exposure;
 use crate::api::{self, AppState};
 use crate::clock::Clock;
 use crate::config::{AppEnv, Config};
+use crate::domain::StoredPasswordHash;
 use crate::error::StartupError;
 use crate::metrics::Metrics;
 use crate::repos::postgres::{self, PgSettings};
@@ -27,6 +28,10 @@ use crate::services::{
 pub const SEED_EMAIL: &str = "test@example.com";
 /// Its password.
 pub const SEED_PASSWORD: &str = "test-password";
+
+/// Argon2id (m=19456, t=2, p=1) of [`SEED_PASSWORD`]: the seed account is created without
+/// spending a hash at start-up (a test checks the two agree).
+const SEED_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$tOEYgzDAEfjJyM4PDCdoqg$FzwOpY54KynQaHlFtoSJfmsMoNDTiEWVyp15923qSBk";
 
 /// How long in-flight requests may run after SIGTERM/SIGINT.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
@@ -374,7 +379,11 @@ pub fn healthcheck(port: u16, timeout: Duration) -> Result<(), String> {
 
 async fn seed_dev_account(accounts: &AccountService) -> Result<(), StartupError> {
     let seeded = accounts
-        .create_user(SEED_EMAIL, SecretString::from(SEED_PASSWORD), "Test User")
+        .create_user_with_hash(
+            SEED_EMAIL,
+            StoredPasswordHash::new(SEED_PASSWORD_HASH.to_owned()),
+            "Test User",
+        )
         .await;
     match seeded {
         Ok(_) => tracing::info!(email = SEED_EMAIL, "dev seed account created"),

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use super::{Error, Limiter, PasswordHasher, Principal, Result, Verdict};
 use crate::clock::Clock;
-use crate::domain::{DisplayName, Email, Password, Role, User, UserId};
+use crate::domain::{DisplayName, Email, Password, Role, StoredPasswordHash, User, UserId};
 use crate::metrics::Metrics;
 use crate::repos::{RepoError, USER_EMAIL_UNIQUE, UserRepo};
 
@@ -145,6 +145,33 @@ impl AccountService {
             return Err(Error::EmailTaken);
         }
         let password_hash = self.hasher.hash(password).await?;
+        self.insert_user(email, name, password_hash).await
+    }
+
+    /// Creates an account whose password hash is already known: the dev seed account, whose
+    /// hash is a constant so that start-up spends no hash on it. A hash with other Argon2
+    /// parameters than the configured ones is replaced at the first sign-in, as for any
+    /// account.
+    ///
+    /// # Errors
+    /// `Invalid` (email, name), `EmailTaken`.
+    pub async fn create_user_with_hash(
+        &self,
+        email: &str,
+        password_hash: StoredPasswordHash,
+        name: &str,
+    ) -> Result<User> {
+        let email = Email::parse(email)?;
+        let name = DisplayName::parse(name)?;
+        self.insert_user(email, name, password_hash).await
+    }
+
+    async fn insert_user(
+        &self,
+        email: Email,
+        name: DisplayName,
+        password_hash: StoredPasswordHash,
+    ) -> Result<User> {
         let now = self.clock.now();
         let user = User {
             id: UserId::generate(),

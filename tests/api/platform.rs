@@ -112,3 +112,21 @@ async fn bodies_over_64_kib_are_413_problems() {
         .await
         .assert_problem(StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn dev_seeds_an_account_whose_constant_hash_matches_its_documented_password() {
+    let app = TestApp::with_env(&[("APP_ENV", "dev")]).await;
+    let credentials = json!({
+        "email": auth_service::app::SEED_EMAIL,
+        "password": auth_service::app::SEED_PASSWORD,
+    });
+    // Twice: the first sign-in also replaces the hash with one at the configured parameters.
+    for _ in 0..2 {
+        let response = app.post_json("/auth/login", &credentials).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    }
+    let wrong = json!({"email": auth_service::app::SEED_EMAIL, "password": "test-passwore"});
+    app.post_json("/auth/login", &wrong)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+}
