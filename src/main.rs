@@ -118,11 +118,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if matches!(cli.command, None | Some(Command::Serve)) {
-        telemetry::init(config.env, config.log_level);
+    let output = if matches!(cli.command, None | Some(Command::Serve)) {
+        telemetry::LogOutput::Stdout
     } else {
-        telemetry::init_stderr(config.env, config.log_level);
-    }
+        telemetry::LogOutput::Stderr
+    };
+    telemetry::init(config.env, config.log_level, output);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -25,7 +25,8 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    /// A standard method's name or `other`: a bounded set.
+    method: &'static str,
     /// The route template (`/users/{id}`), never the path the client sent.
     route: String,
     status: u16,
@@ -147,9 +148,9 @@ impl Metrics {
     }
 
     /// One answered request. `route` is the matched template or [`UNMATCHED_ROUTE`].
-    pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub fn request(&self, method: &'static str, route: &str, status: u16, elapsed: Duration) {
         let labels = RequestLabels {
-            method: method.to_owned(),
+            method,
             route: route.to_owned(),
             status,
         };

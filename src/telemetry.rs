@@ -9,18 +9,24 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::{AppEnv, LogLevel};
 
-/// Installs the global subscriber, writing to stdout; a second call is a no-op.
-pub fn init(env: AppEnv, level: LogLevel) {
+/// Installs the global subscriber, writing to `output`; a second call is a no-op.
+pub fn init(env: AppEnv, level: LogLevel, output: LogOutput) {
     use tracing_subscriber::util::SubscriberInitExt as _;
     // Ignoring the error is right: it only says a subscriber is already installed.
-    let _ = subscriber(env, level, std::io::stdout).try_init();
+    let _ = match output {
+        LogOutput::Stdout => subscriber(env, level, std::io::stdout).try_init(),
+        LogOutput::Stderr => subscriber(env, level, std::io::stderr).try_init(),
+    };
 }
 
-/// Like [`init`], to stderr: for one-shot commands whose stdout is their result (the JSON
-/// of `create-client`, say), so that scripts can read it.
-pub fn init_stderr(env: AppEnv, level: LogLevel) {
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let _ = subscriber(env, level, std::io::stderr).try_init();
+/// Where logs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogOutput {
+    /// The server's logs.
+    Stdout,
+    /// One-shot commands whose stdout is their result (the JSON of `create-client`, say), so
+    /// that scripts can read it.
+    Stderr,
 }
 
 /// The subscriber the service logs through, writing to `writer` (tests capture it).

@@ -3,8 +3,7 @@
 //! the routes that expose it: `/openapi.json` (dev and test), `/docs` (dev) and `/metrics`
 //! (`METRICS_ENABLED`). None of them exists in prod unless enabled.
 
-use std::sync::Arc;
-
+use axum::body::Bytes;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -156,11 +155,11 @@ pub fn finish(document: &mut Document) {
     ErrorDefaults.modify(document);
 }
 
-/// The rendered document, built once when the router is.
+/// The rendered document, built once when the router is; each response shares its bytes.
 #[derive(Clone)]
 pub struct Published {
-    json: Arc<str>,
-    html: Arc<str>,
+    json: Bytes,
+    html: Bytes,
 }
 
 impl Published {
@@ -169,8 +168,8 @@ impl Published {
     pub fn new(document: &Document) -> Self {
         let value = serde_json::to_value(document).unwrap_or(Value::Null);
         Self {
-            json: value.to_string().into(),
-            html: render_html(&value).into(),
+            json: Bytes::from(value.to_string()),
+            html: Bytes::from(render_html(&value)),
         }
     }
 }
@@ -198,7 +197,7 @@ pub fn router(exposure: Exposure) -> OpenApiRouter<AppState> {
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)),
 )]
 async fn openapi_json(Extension(published): Extension<Published>) -> Response {
-    with_type("application/json", published.json.to_string())
+    with_type("application/json", published.json)
 }
 
 /// This document as a page: every operation with its parameters and responses. Plain HTML,
@@ -210,7 +209,7 @@ async fn openapi_json(Extension(published): Extension<Published>) -> Response {
     responses((status = 200, description = "The browsable API reference", content_type = "text/html", body = String)),
 )]
 async fn docs_page(Extension(published): Extension<Published>) -> Response {
-    with_type("text/html; charset=utf-8", published.html.to_string())
+    with_type("text/html; charset=utf-8", published.html)
 }
 
 /// Prometheus metrics: request counts and latency by route template and status, tokens issued
@@ -222,10 +221,10 @@ async fn docs_page(Extension(published): Extension<Published>) -> Response {
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)),
 )]
 async fn metrics_text(State(state): State<AppState>) -> Response {
-    with_type(metrics::CONTENT_TYPE, state.metrics.render())
+    with_type(metrics::CONTENT_TYPE, Bytes::from(state.metrics.render()))
 }
 
-fn with_type(content_type: &'static str, body: String) -> Response {
+fn with_type(content_type: &'static str, body: Bytes) -> Response {
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
         body,

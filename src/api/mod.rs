@@ -92,15 +92,6 @@ fn api_routes(exposure: docs::Exposure) -> OpenApiRouter<AppState> {
         .merge(docs::router(exposure))
 }
 
-/// The OpenAPI document of an instance with this exposure.
-#[must_use]
-pub fn openapi(exposure: docs::Exposure) -> utoipa::openapi::OpenApi {
-    let mut document = api_routes(exposure).into_openapi();
-    document.merge(oauth::authorize_router().into_openapi());
-    docs::finish(&mut document);
-    document
-}
-
 /// The whole application: every route, the fallbacks, and the cross-cutting layers.
 pub fn router(state: AppState) -> Router {
     let (api, mut document) = api_routes(state.exposure).split_for_parts();

@@ -211,6 +211,15 @@ async fn metrics_count_a_flow_and_carry_no_user_data() {
     app.get(&format!("/users/{}", uuid::Uuid::new_v4()), &[])
         .await;
     app.get("/no/such/path", &[]).await;
+    // Methods outside the standard set share one label, whatever the client invents.
+    for method in ["BREW", "PROPFIND"] {
+        let request = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri("/health")
+            .body(Body::empty())
+            .unwrap();
+        app.send(request).await;
+    }
 
     let response = app.get("/metrics", &[]).await;
     assert_eq!(response.status, StatusCode::OK);
@@ -231,6 +240,7 @@ async fn metrics_count_a_flow_and_carry_no_user_data() {
         r#"auth_http_requests_total{method="POST",route="/auth/login",status="429"} 1"#,
         r#"auth_http_requests_total{method="GET",route="/users/{id}",status="405"} 1"#,
         r#"auth_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+        r#"auth_http_requests_total{method="other",route="/health",status="405"} 2"#,
         r#"auth_http_request_duration_seconds_count{method="POST",route="/oauth/token",status="200"} 2"#,
     ] {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
@@ -243,6 +253,7 @@ async fn metrics_count_a_flow_and_carry_no_user_data() {
         tokens["access_token"].as_str().unwrap(),
         "/no/such/path",
         "wrong-password",
+        "BREW",
     ] {
         assert!(!text.contains(secret), "{secret} leaked into metrics");
     }
