@@ -2,7 +2,7 @@
 //! instead of starving every other request of CPU.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -30,7 +30,9 @@ pub enum Verdict {
 #[derive(Debug)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Semaphore,
+    /// Held by the blocking task itself (not the request), so a request that times out or is
+    /// dropped mid-hash does not free its slot while its hash still runs.
+    permits: Arc<Semaphore>,
     /// Verified against when the account does not exist, so that costs the same as a wrong
     /// password and response time does not tell which emails have accounts.
     dummy_hash: StoredPasswordHash,
@@ -39,7 +41,7 @@ pub struct PasswordHasher {
     /// kept and reused. Allocated per hash, it cost page faults on every hash (a fifth of
     /// sign-in throughput) or, left to glibc, stayed behind in one arena per blocking thread
     /// that ever hashed (hundreds of MB after a flood).
-    memory: Mutex<Vec<Vec<Block>>>,
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 /// Salt bytes of new hashes (the PHC format's recommendation).
@@ -63,9 +65,9 @@ impl PasswordHasher {
         Ok(Self {
             dummy_hash: dummy_hash(&params)?,
             params,
-            permits: Semaphore::new(concurrency.max(1)),
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
             verifications: AtomicU64::new(0),
-            memory: Mutex::default(),
+            memory: Arc::default(),
         })
     }
 
@@ -141,28 +143,35 @@ impl PasswordHasher {
         T: Send + 'static,
         F: FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| Error::Internal("password hasher semaphore closed".into()))?;
-        let mut memory = self
-            .memory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-            .unwrap_or_default();
-        let (outcome, memory) = tokio::task::spawn_blocking(move || {
+        let pool = self.memory.clone();
+        let blocks = self.params.block_count();
+        tokio::task::spawn_blocking(move || {
+            let mut memory = pool
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()
+                .unwrap_or_default();
             let outcome = work(&mut memory);
-            (outcome, memory)
+            // A hash with other (older, larger) parameters grew the buffer: give that back,
+            // so the pool holds what the current parameters need and no more.
+            if memory.len() > blocks {
+                memory.truncate(blocks);
+                memory.shrink_to_fit();
+            }
+            pool.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(memory);
+            drop(permit);
+            outcome
         })
         .await
-        .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))?;
-        self.memory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(memory);
-        Ok(outcome)
+        .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))
     }
 }
 
@@ -330,6 +339,8 @@ fn uses_params(hash: &PasswordHash, current: &Params) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     const CHEAP: Argon2Settings = Argon2Settings {
@@ -420,6 +431,52 @@ mod tests {
         let buffers = hasher.memory.lock().unwrap();
         assert_eq!(buffers.len(), 1, "sequential hashes share one buffer");
         assert!(buffers[0].len() >= hasher.params.block_count());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_request_keeps_its_hashing_slot_until_its_hash_ends() {
+        let slow = Argon2Settings {
+            memory_kib: 8192,
+            iterations: 4,
+            ..CHEAP
+        };
+        let hasher = PasswordHasher::new(slow, 1).await.unwrap();
+        let abandoned = tokio::time::timeout(
+            Duration::from_micros(100),
+            hasher.hash(password("correct horse")),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the hash should still be running");
+        assert_eq!(
+            hasher.permits.available_permits(),
+            0,
+            "the running hash still holds its slot"
+        );
+        while hasher.permits.available_permits() == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            hasher.memory.lock().unwrap().len(),
+            1,
+            "its buffer came back"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_buffer_grown_by_an_older_larger_hash_is_shrunk_back() {
+        let larger = Argon2Settings {
+            memory_kib: 256,
+            ..CHEAP
+        };
+        let old = PasswordHasher::new(larger, 1).await.unwrap();
+        let hash = old.hash(password("correct horse")).await.unwrap();
+        let current = PasswordHasher::new(CHEAP, 1).await.unwrap();
+        current
+            .verify(SecretString::from("correct horse"), Some(&hash))
+            .await
+            .unwrap();
+        let buffers = current.memory.lock().unwrap();
+        assert_eq!(buffers[0].len(), current.params.block_count());
     }
 
     #[tokio::test]
