@@ -96,8 +96,6 @@ fn api_routes(exposure: docs::Exposure) -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let (api, mut document) = api_routes(state.exposure).split_for_parts();
     let (authorize, authorize_document) = oauth::authorize_router().split_for_parts();
-    document.merge(authorize_document);
-    docs::finish(&mut document);
     // The 405 fallback is set before the CORS layer: set after it, it would replace the
     // layered fallback that answers preflight (OPTIONS) requests.
     let api = api.method_not_allowed_fallback(method_not_allowed);
@@ -105,10 +103,18 @@ pub fn router(state: AppState) -> Router {
         Some(cors) => api.layer(cors),
         None => api,
     };
-    api.merge(authorize.method_not_allowed_fallback(method_not_allowed))
-        .fallback(|| async { ApiError::not_found() })
-        .layer(Extension(docs::Published::new(&document)))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    let app = api
+        .merge(authorize.method_not_allowed_fallback(method_not_allowed))
+        .fallback(|| async { ApiError::not_found() });
+    // Rendered only where a route serves it (not in prod).
+    let app = if state.exposure.openapi || state.exposure.docs {
+        document.merge(authorize_document);
+        docs::finish(&mut document);
+        app.layer(Extension(docs::Published::new(&document)))
+    } else {
+        app
+    };
+    app.layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.http_policy,
             middleware::harden,
