@@ -1,6 +1,6 @@
 //! Wiring: configuration in, a running server (or a finished command) out.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +20,8 @@ use crate::repos::{Repos, memory};
 use crate::services::keys::KeySet;
 use crate::services::{
     self, AccessTokenService, AccessTokenSettings, AccountService, AdminService, AuthorizeService,
-    ClientService, HealthService, Limiter, PasswordHasher, RefreshPolicy, SessionService,
-    TokenService,
+    ClientService, HealthService, Limiter, OAuthErrorCode, PasswordHasher, RefreshPolicy,
+    SessionService, TokenService,
 };
 
 /// The development seed account (dev only).
@@ -250,12 +250,7 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
 /// # Errors
 /// When `DATABASE_URL` is unset, or the database cannot be reached or migrated.
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
-    if config.database_url.is_none() {
-        return Err(crate::config::ConfigErrors(vec![
-            "DATABASE_URL: required by `auth-service migrate`".into(),
-        ])
-        .into());
-    }
+    require_database(config, "migrate")?;
     open_repos(config).await.map(drop)
 }
 
@@ -295,12 +290,7 @@ pub async fn create_admin(
     email: &str,
     password: SecretString,
 ) -> Result<(), StartupError> {
-    if config.database_url.is_none() {
-        return Err(crate::config::ConfigErrors(vec![
-            "DATABASE_URL: required by `auth-service create-admin`".into(),
-        ])
-        .into());
-    }
+    require_database(config, "create-admin")?;
     let repos = open_repos(config).await?;
     let hasher =
         Arc::new(PasswordHasher::new(config.argon2, config.password_hash_concurrency.get()).await?);
@@ -319,12 +309,7 @@ pub async fn create_admin(
 /// When `DATABASE_URL` is unset, the metadata is not JSON or not acceptable, or the store
 /// fails.
 pub async fn create_client(config: &Config, metadata: &str) -> Result<(), StartupError> {
-    if config.database_url.is_none() {
-        return Err(crate::config::ConfigErrors(vec![
-            "DATABASE_URL: required by `auth-service create-client`".into(),
-        ])
-        .into());
-    }
+    require_database(config, "create-client")?;
     let registration = serde_json::from_str(metadata).map_err(|err| {
         crate::config::ConfigErrors(vec![format!(
             "stdin: not RFC 7591 client metadata as JSON: {err}"
@@ -333,26 +318,52 @@ pub async fn create_client(config: &Config, metadata: &str) -> Result<(), Startu
     let repos = open_repos(config).await?;
     let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
     let clients = ClientService::new(repos.clients, clock);
-    let (client, secret) = clients.register(registration).await.map_err(|err| {
-        crate::config::ConfigErrors(vec![format!(
-            "stdin: {}: {}",
-            err.code.as_str(),
-            err.description
-        )])
-    })?;
-    let response = api::registration_response(&client, secret.as_ref().map(|s| s.expose()));
+    let (client, secret) = clients
+        .register(registration)
+        .await
+        .map_err(|err| match err.code {
+            // The metadata's fault: say which part, as for a bad variable.
+            OAuthErrorCode::InvalidClientMetadata | OAuthErrorCode::InvalidRedirectUri => {
+                StartupError::from(crate::config::ConfigErrors(vec![format!(
+                    "stdin: {}: {}",
+                    err.code.as_str(),
+                    err.description
+                )]))
+            }
+            _ => StartupError::from(err),
+        })?;
+    let response = api::registration_response(&client, secret.as_ref().map(|s| s.expose()))
+        .map_err(|err| services::Error::Internal(format!("encoding the registration: {err}")))?;
     println!("{response}");
+    Ok(())
+}
+
+/// One-shot commands that change stored data need the database: in-memory storage would
+/// vanish with the process.
+fn require_database(config: &Config, command: &str) -> Result<(), StartupError> {
+    if config.database_url.is_none() {
+        return Err(crate::config::ConfigErrors(vec![format!(
+            "DATABASE_URL: required by `auth-service {command}`"
+        )])
+        .into());
+    }
     Ok(())
 }
 
 /// `auth-service healthcheck`: one `GET /health` to the server on this machine, over plain
 /// HTTP/1.1 with a timeout. Hand-written so that the runtime image needs no HTTP client.
+/// `host` is where the server listens; a wildcard address is reached on loopback.
 ///
 /// # Errors
 /// A description of what failed: the connection, the timeout, or a status other than 200.
-pub fn healthcheck(port: u16, timeout: Duration) -> Result<(), String> {
-    use std::io::{Read as _, Write as _};
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+pub fn healthcheck(host: IpAddr, port: u16, timeout: Duration) -> Result<(), String> {
+    use std::io::{BufRead as _, Write as _};
+    let host = match host {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        specified => specified,
+    };
+    let addr = SocketAddr::new(host, port);
     let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
         .map_err(|err| format!("cannot connect to {addr}: {err}"))?;
     stream
@@ -362,18 +373,14 @@ pub fn healthcheck(port: u16, timeout: Duration) -> Result<(), String> {
     stream
         .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .map_err(|err| format!("cannot send the request: {err}"))?;
-    let mut head = [0_u8; 32];
-    let read = stream
-        .read(&mut head)
+    let mut status_line = String::new();
+    std::io::Read::take(std::io::BufReader::new(stream), 256)
+        .read_line(&mut status_line)
         .map_err(|err| format!("no answer: {err}"))?;
-    let status_line = String::from_utf8_lossy(&head[..read]);
     if status_line.starts_with("HTTP/1.1 200 ") {
         Ok(())
     } else {
-        Err(format!(
-            "GET /health answered {:?}",
-            status_line.lines().next().unwrap_or_default()
-        ))
+        Err(format!("GET /health answered {:?}", status_line.trim_end()))
     }
 }
 

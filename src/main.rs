@@ -37,6 +37,10 @@ enum Command {
     /// Exit 0 if the server on this machine answers `GET /health` with 200, else 1. For
     /// container health checks: the runtime image has no shell, curl or wget.
     Healthcheck {
+        /// Address the server listens on (default: HOST, else 127.0.0.1); a wildcard address
+        /// is reached on loopback.
+        #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
         /// Port of the server (default: PORT, else 8000).
         #[arg(long, env = "PORT", default_value_t = 8000)]
         port: u16,
@@ -87,8 +91,8 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    if let Some(Command::Healthcheck { port }) = &cli.command {
-        return match app::healthcheck(*port, std::time::Duration::from_secs(3)) {
+    if let Some(Command::Healthcheck { host, port }) = &cli.command {
+        return match app::healthcheck(*host, *port, std::time::Duration::from_secs(3)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(reason) => {
                 eprintln!("unhealthy: {reason}");

@@ -12,6 +12,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::domain::GrantType;
+
 /// The `Content-Type` of [`Metrics::render`]: Prometheus text format 0.0.4.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -32,21 +34,10 @@ struct RequestLabels {
     status: u16,
 }
 
-/// The grant a token response answered.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)] // The label values are the RFC 6749 grant names.
-pub enum Grant {
-    /// `authorization_code`.
-    authorization_code,
-    /// `refresh_token`.
-    refresh_token,
-    /// `client_credentials`.
-    client_credentials,
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GrantLabels {
-    grant_type: Grant,
+    /// [`GrantType::as_str`]: a bounded set.
+    grant_type: &'static str,
 }
 
 /// Which limit refused a request.
@@ -161,9 +152,11 @@ impl Metrics {
     }
 
     /// One token response issued.
-    pub fn token_issued(&self, grant: Grant) {
+    pub fn token_issued(&self, grant: GrantType) {
         self.tokens_issued
-            .get_or_create(&GrantLabels { grant_type: grant })
+            .get_or_create(&GrantLabels {
+                grant_type: grant.as_str(),
+            })
             .inc();
     }
 
@@ -205,7 +198,7 @@ mod tests {
     fn renders_every_family_with_its_labels() {
         let metrics = Metrics::new();
         metrics.request("GET", "/users/{id}", 200, Duration::from_millis(3));
-        metrics.token_issued(Grant::refresh_token);
+        metrics.token_issued(GrantType::RefreshToken);
         metrics.login_failed();
         metrics.refresh_reuse_detected();
         metrics.rate_limited(Limit::token_client);

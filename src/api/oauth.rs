@@ -17,7 +17,6 @@ use super::error::{ApiError, BearerError, OAuthErrorBody, Problem, oauth_throttl
 use super::extract::{ClientIp, OAuthForm, OAuthJson};
 use super::{AppState, cookies};
 use crate::domain::{AuthMethod, Client, GrantType, SUPPORTED_SCOPES};
-use crate::metrics::Grant;
 use crate::services::{
     AuthorizeRejection, AuthorizeRequest, ClientRegistration, Introspection, OAuthError,
     OAuthErrorCode, PresentedCredentials, Principal, TokenResponse,
@@ -96,11 +95,12 @@ async fn register_client(
     }
 }
 
-/// The RFC 7591 registration response as JSON, for `auth-service create-client`.
-#[must_use]
-pub fn registration_response(client: &Client, secret: Option<&str>) -> serde_json::Value {
-    serde_json::to_value(registered(client, secret.map(str::to_owned)))
-        .unwrap_or(serde_json::Value::Null)
+/// The RFC 7591 registration response as JSON text, for `auth-service create-client`.
+///
+/// # Errors
+/// If serialization fails (it does not for these types).
+pub fn registration_response(client: &Client, secret: Option<&str>) -> serde_json::Result<String> {
+    serde_json::to_string(&registered(client, secret.map(str::to_owned)))
 }
 
 fn registered(client: &Client, secret: Option<String>) -> RegisteredClient {
@@ -329,19 +329,16 @@ async fn issue_token(
             return Ok(Err(throttled));
         }
         let grant = match form.grant_type.as_deref() {
-            Some("authorization_code") => Grant::authorization_code,
-            Some("refresh_token") => Grant::refresh_token,
-            Some("client_credentials") => Grant::client_credentials,
             None => return Err(OAuthError::invalid_request("grant_type is required")),
-            Some(_) => {
-                return Err(OAuthError::new(
+            Some(raw) => GrantType::parse(raw).ok_or_else(|| {
+                OAuthError::new(
                     OAuthErrorCode::UnsupportedGrantType,
                     "grant_type must be authorization_code, refresh_token or client_credentials",
-                ));
-            }
+                )
+            })?,
         };
         let issued = match grant {
-            Grant::authorization_code => {
+            GrantType::AuthorizationCode => {
                 state
                     .tokens
                     .exchange_code(
@@ -352,7 +349,7 @@ async fn issue_token(
                     )
                     .await
             }
-            Grant::refresh_token => {
+            GrantType::RefreshToken => {
                 state
                     .tokens
                     .refresh(
@@ -362,7 +359,7 @@ async fn issue_token(
                     )
                     .await
             }
-            Grant::client_credentials => {
+            GrantType::ClientCredentials => {
                 state
                     .tokens
                     .client_credentials(&client, form.scope.as_deref())

@@ -130,3 +130,39 @@ async fn dev_seeds_an_account_whose_constant_hash_matches_its_documented_passwor
         .await
         .assert_problem(StatusCode::UNAUTHORIZED);
 }
+
+/// A one-connection server on a free loopback port that answers `reply`.
+fn answering(reply: &'static str) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0_u8; 256];
+        let _ = stream.read(&mut request);
+        let _ = stream.write_all(reply.as_bytes());
+    });
+    port
+}
+
+#[test]
+fn healthcheck_passes_only_on_a_200_from_health() {
+    use auth_service::app::healthcheck;
+    let wildcard = "0.0.0.0".parse().unwrap();
+    let timeout = std::time::Duration::from_secs(2);
+    let ok = answering("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+    assert_eq!(healthcheck(wildcard, ok, timeout), Ok(()));
+    let down = answering("HTTP/1.1 503 Service Unavailable\r\n\r\n");
+    assert!(
+        healthcheck(wildcard, down, timeout)
+            .unwrap_err()
+            .contains("503")
+    );
+    // Nothing listens on a port just released.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    assert!(healthcheck(wildcard, closed, timeout).is_err());
+}
