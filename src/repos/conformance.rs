@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{
     CLIENT_ID_UNIQUE, CodeConsumption, MEMBERSHIP_UNIQUE, ORG_SLUG_UNIQUE, OwnerGuarded, RepoError,
-    Repos, USER_EMAIL_UNIQUE,
+    Repos, Rotation, RotationOutcome, USER_EMAIL_UNIQUE, UserStanding,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{
@@ -50,6 +50,7 @@ macro_rules! conformance_tests {
             code_concurrent_consumes_have_one_winner,
             code_delete_expired,
             refresh_rotation_is_single_use,
+            refresh_rotation_refuses_what_it_must_not_rotate,
             refresh_concurrent_rotations_have_one_winner,
             refresh_revoke_family_reports_its_access_tokens,
             denylist_deny_is_idempotent,
@@ -473,64 +474,188 @@ pub async fn code_delete_expired(repos: Repos) {
     ));
 }
 
+/// A rotation of a token of `client_id` at `now` with the suite's idle timeout.
+fn rotation(client_id: &ClientId, now: OffsetDateTime) -> Rotation {
+    Rotation {
+        client_id: client_id.clone(),
+        now,
+        idle: Duration::days(7),
+        within: Scope::default(),
+        successor: OpaqueToken::generate().unwrap().hash(),
+        access: access(now),
+    }
+}
+
+fn active_user() -> UserStanding {
+    UserStanding {
+        is_active: true,
+        roles: BTreeSet::from([Role::User]),
+    }
+}
+
 pub async fn refresh_rotation_is_single_use(repos: Repos) {
     let at = now();
     let (user_id, client_id) = owner(&repos, at).await;
-    let family = Uuid::new_v4();
-    let first = refresh(user_id, client_id.clone(), family, at);
+    let first = refresh(user_id, client_id.clone(), Uuid::new_v4(), at);
     repos.refresh_tokens.insert(&first).await.unwrap();
-    let second = refresh(user_id, client_id.clone(), family, at);
-    let rival = refresh(user_id, client_id, family, at);
     let later = at + Duration::seconds(5);
+    let winner = rotation(&client_id, later);
+    let rival = rotation(&client_id, later);
 
-    assert!(
+    let rotated = repos
+        .refresh_tokens
+        .rotate(&first.hash, &winner)
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated,
+        RotationOutcome::Rotated(first.clone(), active_user())
+    );
+    let used = RefreshToken {
+        used_at: Some(later),
+        ..first.clone()
+    };
+    assert_eq!(
         repos
             .refresh_tokens
-            .rotate(&first.hash, later, &second)
+            .rotate(&first.hash, &rival)
             .await
-            .unwrap()
-    );
-    assert!(
-        !repos
-            .refresh_tokens
-            .rotate(&first.hash, later, &rival)
-            .await
-            .unwrap()
+            .unwrap(),
+        RotationOutcome::Refused(used.clone(), active_user())
     );
 
-    let used = repos
+    assert_eq!(
+        repos.refresh_tokens.find(&first.hash).await.unwrap(),
+        Some(used)
+    );
+    assert_eq!(
+        repos.refresh_tokens.find(&winner.successor).await.unwrap(),
+        Some(winner.successor_of(&first)),
+        "the successor keeps family, client, user, scope and family end"
+    );
+    assert_eq!(
+        repos.refresh_tokens.find(&rival.successor).await.unwrap(),
+        None
+    );
+    let unknown = OpaqueToken::generate().unwrap().hash();
+    assert_eq!(
+        repos.refresh_tokens.rotate(&unknown, &rival).await.unwrap(),
+        RotationOutcome::Unknown
+    );
+}
+
+pub async fn refresh_rotation_refuses_what_it_must_not_rotate(repos: Repos) {
+    let at = now();
+    let (user_id, client_id) = owner(&repos, at).await;
+    let (_, other_client) = owner(&repos, at).await;
+    let fresh = || refresh(user_id, client_id.clone(), Uuid::new_v4(), at);
+    let refused = async |token: &RefreshToken, rotation: &Rotation| {
+        repos.refresh_tokens.insert(token).await.unwrap();
+        let outcome = repos
+            .refresh_tokens
+            .rotate(&token.hash, rotation)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&outcome, RotationOutcome::Refused(found, _) if found == token),
+            "{rotation:?}: {outcome:?}"
+        );
+        assert_eq!(
+            repos
+                .refresh_tokens
+                .find(&rotation.successor)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            repos
+                .refresh_tokens
+                .find(&token.hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .used_at,
+            None
+        );
+    };
+
+    let idle = rotation(&client_id, at).idle;
+    refused(&fresh(), &rotation(&other_client, at)).await;
+    refused(&fresh(), &rotation(&client_id, at + idle)).await;
+    let family_ended = fresh();
+    refused(
+        &family_ended,
+        &rotation(&client_id, family_ended.family_expires_at),
+    )
+    .await;
+    let revoked = RefreshToken {
+        revoked_at: Some(at),
+        ..fresh()
+    };
+    refused(&revoked, &rotation(&client_id, at)).await;
+    let wider = Rotation {
+        within: Scope::parse("openid email").unwrap(),
+        ..rotation(&client_id, at)
+    };
+    refused(&fresh(), &wider).await;
+
+    let narrower = Rotation {
+        within: Scope::parse("profile").unwrap(),
+        ..rotation(&client_id, at + idle - Duration::seconds(1))
+    };
+    let token = fresh();
+    repos.refresh_tokens.insert(&token).await.unwrap();
+    assert!(matches!(
+        repos
+            .refresh_tokens
+            .rotate(&token.hash, &narrower)
+            .await
+            .unwrap(),
+        RotationOutcome::Rotated(..)
+    ));
+    let successor = repos
         .refresh_tokens
-        .find(&first.hash)
+        .find(&narrower.successor)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(used.used_at, Some(later));
-    assert_eq!(
-        repos.refresh_tokens.find(&second.hash).await.unwrap(),
-        Some(second)
+    assert_eq!(successor.scope, token.scope, "the grant itself is kept");
+
+    repos.users.deactivate(user_id, at).await.unwrap();
+    let disabled = fresh();
+    refused(&disabled, &rotation(&client_id, at)).await;
+    let outcome = repos
+        .refresh_tokens
+        .rotate(&disabled.hash, &rotation(&client_id, at))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, RotationOutcome::Refused(_, user) if !user.is_active),
+        "{outcome:?}"
     );
-    assert_eq!(repos.refresh_tokens.find(&rival.hash).await.unwrap(), None);
 }
 
 pub async fn refresh_concurrent_rotations_have_one_winner(repos: Repos) {
     let at = now();
     let (user_id, client_id) = owner(&repos, at).await;
-    let family = Uuid::new_v4();
-    let first = refresh(user_id, client_id.clone(), family, at);
+    let first = refresh(user_id, client_id.clone(), Uuid::new_v4(), at);
     repos.refresh_tokens.insert(&first).await.unwrap();
 
     let attempts: Vec<_> = (0..20)
         .map(|_| {
             let tokens = repos.refresh_tokens.clone();
-            let successor = refresh(user_id, client_id.clone(), family, at);
+            let attempt = rotation(&client_id, at);
             let old = first.hash;
-            tokio::spawn(async move { tokens.rotate(&old, at, &successor).await.unwrap() })
+            tokio::spawn(async move { tokens.rotate(&old, &attempt).await.unwrap() })
         })
         .collect();
     let mut winners = 0;
     for attempt in attempts {
-        if attempt.await.unwrap() {
-            winners += 1;
+        match attempt.await.unwrap() {
+            RotationOutcome::Rotated(..) => winners += 1,
+            RotationOutcome::Refused(..) => {}
+            RotationOutcome::Unknown => panic!("the token exists"),
         }
     }
     assert_eq!(winners, 1);
@@ -541,16 +666,17 @@ pub async fn refresh_revoke_family_reports_its_access_tokens(repos: Repos) {
     let (user_id, client_id) = owner(&repos, at).await;
     let family = Uuid::new_v4();
     let first = refresh(user_id, client_id.clone(), family, at);
-    let second = refresh(user_id, client_id.clone(), family, at);
-    let stranger = refresh(user_id, client_id, Uuid::new_v4(), at);
+    let stranger = refresh(user_id, client_id.clone(), Uuid::new_v4(), at);
     repos.refresh_tokens.insert(&first).await.unwrap();
-    assert!(
+    let to_second = rotation(&client_id, at);
+    assert!(matches!(
         repos
             .refresh_tokens
-            .rotate(&first.hash, at, &second)
+            .rotate(&first.hash, &to_second)
             .await
-            .unwrap()
-    );
+            .unwrap(),
+        RotationOutcome::Rotated(..)
+    ));
     repos.refresh_tokens.insert(&stranger).await.unwrap();
 
     let mut revoked = repos
@@ -559,25 +685,25 @@ pub async fn refresh_revoke_family_reports_its_access_tokens(repos: Repos) {
         .await
         .unwrap();
     revoked.sort_by_key(|a| a.jti);
-    let mut expected = vec![first.access, second.access];
+    let mut expected = vec![first.access, to_second.access];
     expected.sort_by_key(|a| a.jti);
     assert_eq!(revoked, expected);
 
-    let second_now = repos
+    let second = repos
         .refresh_tokens
-        .find(&second.hash)
+        .find(&to_second.successor)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(second_now.revoked_at, Some(at));
-    let third = refresh(second.user_id, second.client_id.clone(), family, at);
-    assert!(
-        !repos
+    assert_eq!(second.revoked_at, Some(at));
+    assert!(matches!(
+        repos
             .refresh_tokens
-            .rotate(&second.hash, at, &third)
+            .rotate(&second.hash, &rotation(&client_id, at))
             .await
-            .unwrap()
-    );
+            .unwrap(),
+        RotationOutcome::Refused(..)
+    ));
     let untouched = repos
         .refresh_tokens
         .find(&stranger.hash)

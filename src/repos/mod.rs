@@ -1,19 +1,17 @@
 //! Storage. One small trait per aggregate, with an in-memory and a Postgres implementation
 //! that the shared conformance suite holds to the same behaviour.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
-
 use uuid::Uuid;
-
-use std::collections::BTreeSet;
 
 use crate::domain::{
     AuthorizationCode, Client, ClientId, CodeIssue, DisplayName, Email, IssuedAccess, Membership,
-    OrgId, OrgRole, Organization, RefreshToken, Role, Session, StoredPasswordHash, TokenHash, User,
-    UserId,
+    OrgId, OrgRole, Organization, RefreshToken, Role, Scope, Session, StoredPasswordHash,
+    TokenHash, User, UserId,
 };
 
 #[cfg(any(test, feature = "conformance"))]
@@ -180,6 +178,81 @@ pub trait AuthCodeRepo: Send + Sync {
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64>;
 }
 
+/// What issuing an access token needs to know of a token's user, read in the same atomic
+/// step as the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserStanding {
+    /// Whether the account is active (false when it is gone).
+    pub is_active: bool,
+    /// Its platform roles.
+    pub roles: BTreeSet<Role>,
+}
+
+impl UserStanding {
+    /// The standing of an account that does not exist.
+    #[must_use]
+    pub fn gone() -> Self {
+        Self {
+            is_active: false,
+            roles: BTreeSet::new(),
+        }
+    }
+}
+
+/// A refresh-token rotation: who presents the token, when, and what the successor is.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The presenting client; only its own tokens rotate.
+    pub client_id: ClientId,
+    /// The instant of the rotation.
+    pub now: OffsetDateTime,
+    /// A token issued this long before `now` or earlier has expired.
+    pub idle: Duration,
+    /// A scope the caller wants the token to cover (empty: no condition).
+    pub within: Scope,
+    /// The successor's digest.
+    pub successor: TokenHash,
+    /// The access token issued with the successor.
+    pub access: IssuedAccess,
+}
+
+impl Rotation {
+    /// Whether `token`, whose user stands as `user`, may rotate: the condition every
+    /// implementation of [`RefreshTokenRepo::rotate`] checks.
+    #[must_use]
+    pub fn permits(&self, token: &RefreshToken, user: &UserStanding) -> bool {
+        token.client_id == self.client_id
+            && token.is_live_at(self.now, self.idle)
+            && self.within.is_subset_of(&token.scope)
+            && user.is_active
+    }
+
+    /// The token that replaces `token`: same family, client, user, scope and family end.
+    #[must_use]
+    pub fn successor_of(&self, token: &RefreshToken) -> RefreshToken {
+        RefreshToken {
+            hash: self.successor,
+            created_at: self.now,
+            used_at: None,
+            revoked_at: None,
+            access: self.access,
+            ..token.clone()
+        }
+    }
+}
+
+/// What [`RefreshTokenRepo::rotate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotationOutcome {
+    /// Rotated: the presented token as it was before, and its (active) user.
+    Rotated(RefreshToken, UserStanding),
+    /// Left as it was. The token and its user as found, for the caller to tell why: a
+    /// token that looks rotatable here was rotated by a concurrent call.
+    Refused(RefreshToken, UserStanding),
+    /// No such token.
+    Unknown,
+}
+
 /// Refresh tokens, keyed by digest.
 #[async_trait]
 pub trait RefreshTokenRepo: Send + Sync {
@@ -189,15 +262,12 @@ pub trait RefreshTokenRepo: Send + Sync {
     /// The token with this digest, whatever its state.
     async fn find(&self, hash: &TokenHash) -> Result<Option<RefreshToken>>;
 
-    /// Atomically marks `old` used at `now` and stores `successor`, if and only if `old` is
-    /// neither used nor revoked. `false` when it was: the caller treats that as reuse. Of
-    /// concurrent calls with the same `old`, exactly one gets `true`.
-    async fn rotate(
-        &self,
-        old: &TokenHash,
-        now: OffsetDateTime,
-        successor: &RefreshToken,
-    ) -> Result<bool>;
+    /// Rotates the token with digest `presented` in one atomic step: marks it used at
+    /// `rotation.now` and stores its successor (same family, client, user, scope and family
+    /// end), if and only if it belongs to `rotation.client_id`, is neither used nor revoked,
+    /// is within its family's lifetime and the idle timeout, covers `rotation.within`, and
+    /// its user is active. Of concurrent calls with the same token, at most one rotates.
+    async fn rotate(&self, presented: &TokenHash, rotation: &Rotation) -> Result<RotationOutcome>;
 
     /// Revokes every not yet revoked token of the family, including successors committed
     /// while this runs; returns the access tokens issued with the tokens it revoked, for the

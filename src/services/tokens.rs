@@ -18,7 +18,10 @@ use crate::domain::{
     User, UserId,
 };
 use crate::metrics::Metrics;
-use crate::repos::{AuthCodeRepo, CodeConsumption, RefreshTokenRepo, UserRepo};
+use crate::repos::{
+    AuthCodeRepo, CodeConsumption, RefreshTokenRepo, Rotation, RotationOutcome, UserRepo,
+    UserStanding,
+};
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -232,53 +235,65 @@ impl TokenService {
         }
         let presented =
             presented.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let within = requested_scope(scope)?;
         let now = self.clock.now();
-        let hash = TokenHash::of(presented);
-        let invalid =
-            || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
-        let Some(token) = self.refresh_tokens.find(&hash).await? else {
-            return Err(invalid());
-        };
-        if token.client_id != client.id {
-            return Err(invalid());
-        }
-        if token.used_at.is_some() {
-            self.revoke_family(token.family_id, now).await?;
-            self.metrics.refresh_reuse_detected();
-            tracing::warn!(client_id = %client.id, "refresh token reused; its family was revoked");
-            return Err(invalid());
-        }
-        if !token.is_live_at(now, self.refresh.idle) {
-            return Err(invalid());
-        }
-        // The access token may be narrower; the refresh token keeps the grant (RFC 6749 §6).
-        let scope = narrowed(scope, &token.scope)?;
-        let user = self.active_user(token.user_id).await?;
-        let access = self.access.reserve(now);
         let secret = OpaqueToken::generate().map_err(super::Error::from)?;
-        let successor = RefreshToken {
-            hash: secret.hash(),
-            created_at: now,
-            used_at: None,
-            revoked_at: None,
-            access,
-            ..token.clone()
+        let rotation = Rotation {
+            client_id: client.id.clone(),
+            now,
+            idle: self.refresh.idle,
+            within,
+            successor: secret.hash(),
+            access: self.access.reserve(now),
         };
-        if !self.refresh_tokens.rotate(&hash, now, &successor).await? {
-            // Another request rotated it first: this presentation is a reuse.
-            self.revoke_family(token.family_id, now).await?;
-            self.metrics.refresh_reuse_detected();
-            tracing::warn!(client_id = %client.id, "concurrent refresh token reuse; its family was revoked");
-            return Err(invalid());
-        }
+        let (token, user) = match self
+            .refresh_tokens
+            .rotate(&TokenHash::of(presented), &rotation)
+            .await?
+        {
+            RotationOutcome::Rotated(token, user) => (token, user),
+            RotationOutcome::Refused(token, user) => {
+                return Err(self.refusal(&rotation, &token, &user).await?);
+            }
+            RotationOutcome::Unknown => return Err(invalid_refresh_token()),
+        };
+        // The access token may be narrower; the refresh token keeps the grant (RFC 6749 §6).
+        let scope = granted(rotation.within, &token.scope)?;
+        let roles: Vec<Role> = user.roles.into_iter().collect();
         let access_token = self.access.sign(
-            access,
-            &Subject::User(user.id),
+            rotation.access,
+            &Subject::User(token.user_id),
             &client.id,
             &scope,
-            &roles_of(&user),
+            &roles,
         )?;
         Ok(self.response(access_token, Some(secret.expose().to_owned()), &scope))
+    }
+
+    /// Why a rotation was refused. Presenting a used token (or one a concurrent call rotated
+    /// since the repository read it) is reuse, and revokes the family before answering.
+    async fn refusal(
+        &self,
+        rotation: &Rotation,
+        token: &RefreshToken,
+        user: &UserStanding,
+    ) -> Result<OAuthError> {
+        if token.client_id != rotation.client_id {
+            return Ok(invalid_refresh_token());
+        }
+        if token.used_at.is_some() || rotation.permits(token, user) {
+            self.revoke_family(token.family_id, rotation.now).await?;
+            self.metrics.refresh_reuse_detected();
+            tracing::warn!(client_id = %rotation.client_id, "refresh token reused; its family was revoked");
+            return Ok(invalid_refresh_token());
+        }
+        if !token.is_live_at(rotation.now, rotation.idle) {
+            return Ok(invalid_refresh_token());
+        }
+        if let Err(too_wide) = granted(rotation.within.clone(), &token.scope) {
+            return Ok(too_wide);
+        }
+        Ok(user_gone())
     }
 
     /// `grant_type=client_credentials`: confidential clients only, no refresh token.
@@ -398,7 +413,7 @@ impl TokenService {
             .find_by_id(id)
             .await?
             .filter(|u| u.is_active)
-            .ok_or_else(|| OAuthError::invalid_grant("the user is disabled or gone"))
+            .ok_or_else(user_gone)
     }
 
     async fn revoke_family(&self, family_id: Uuid, now: OffsetDateTime) -> Result<()> {
@@ -443,13 +458,35 @@ impl TokenService {
 /// The requested scope if it is within `allowed`; `allowed` itself when none (or an empty
 /// one) was asked for.
 fn narrowed(requested: Option<&str>, allowed: &Scope) -> Result<Scope> {
-    match requested.filter(|raw| !raw.is_empty()) {
-        None => Ok(allowed.clone()),
-        Some(raw) => Scope::parse(raw)
-            .ok()
-            .filter(|s| s.is_subset_of(allowed))
-            .ok_or_else(|| OAuthError::invalid_scope("the scope may only narrow what was granted")),
+    granted(requested_scope(requested)?, allowed)
+}
+
+/// A requested scope; empty when none was asked for.
+fn requested_scope(raw: Option<&str>) -> Result<Scope> {
+    Scope::parse(raw.unwrap_or_default()).map_err(|_| scope_too_wide())
+}
+
+/// `requested` if it is within `allowed`; `allowed` itself when `requested` is empty.
+fn granted(requested: Scope, allowed: &Scope) -> Result<Scope> {
+    if requested.is_empty() {
+        Ok(allowed.clone())
+    } else if requested.is_subset_of(allowed) {
+        Ok(requested)
+    } else {
+        Err(scope_too_wide())
     }
+}
+
+fn scope_too_wide() -> OAuthError {
+    OAuthError::invalid_scope("the scope may only narrow what was granted")
+}
+
+fn invalid_refresh_token() -> OAuthError {
+    OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
+}
+
+fn user_gone() -> OAuthError {
+    OAuthError::invalid_grant("the user is disabled or gone")
 }
 
 fn roles_of(user: &User) -> Vec<Role> {

@@ -22,12 +22,13 @@ use super::Repos;
 /// A fresh, empty set of in-memory repositories.
 #[must_use]
 pub fn repos() -> Repos {
+    let users = Arc::new(InMemoryUserRepo::default());
     Repos {
-        users: Arc::new(InMemoryUserRepo::default()),
+        refresh_tokens: Arc::new(InMemoryRefreshTokenRepo::new(users.clone())),
+        users,
         sessions: Arc::new(InMemorySessionRepo::default()),
         clients: Arc::new(InMemoryClientRepo::default()),
         codes: Arc::new(InMemoryAuthCodeRepo::default()),
-        refresh_tokens: Arc::new(InMemoryRefreshTokenRepo::default()),
         denylist: Arc::new(InMemoryDenylistRepo::default()),
         counters: Arc::new(InMemoryCounterRepo::default()),
         orgs: Arc::new(InMemoryOrgRepo::default()),

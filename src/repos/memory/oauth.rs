@@ -2,19 +2,19 @@
 //! conditional update happens under one lock, which is what makes it atomic here.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::lock;
+use super::{InMemoryUserRepo, lock};
 use crate::domain::{
     AuthorizationCode, Client, ClientId, CodeIssue, IssuedAccess, RefreshToken, TokenHash, UserId,
 };
 use crate::repos::{
     AuthCodeRepo, CLIENT_ID_UNIQUE, ClientRepo, CodeConsumption, DenylistRepo, RefreshTokenRepo,
-    RepoError, Result,
+    RepoError, Result, Rotation, RotationOutcome,
 };
 
 fn count(n: usize) -> u64 {
@@ -128,10 +128,23 @@ impl AuthCodeRepo for InMemoryAuthCodeRepo {
     }
 }
 
-/// Refresh tokens by digest.
-#[derive(Debug, Default)]
+/// Refresh tokens by digest. Rotation reads the token's user from `users` under the tokens'
+/// lock, as Postgres joins the two tables in one statement.
+#[derive(Debug)]
 pub struct InMemoryRefreshTokenRepo {
     tokens: Mutex<HashMap<TokenHash, RefreshToken>>,
+    users: Arc<InMemoryUserRepo>,
+}
+
+impl InMemoryRefreshTokenRepo {
+    /// An empty repository whose tokens belong to the users in `users`.
+    #[must_use]
+    pub fn new(users: Arc<InMemoryUserRepo>) -> Self {
+        Self {
+            tokens: Mutex::default(),
+            users,
+        }
+    }
 }
 
 #[async_trait]
@@ -145,21 +158,20 @@ impl RefreshTokenRepo for InMemoryRefreshTokenRepo {
         Ok(lock(&self.tokens).get(hash).cloned())
     }
 
-    async fn rotate(
-        &self,
-        old: &TokenHash,
-        now: OffsetDateTime,
-        successor: &RefreshToken,
-    ) -> Result<bool> {
+    async fn rotate(&self, presented: &TokenHash, rotation: &Rotation) -> Result<RotationOutcome> {
         let mut tokens = lock(&self.tokens);
-        match tokens.get_mut(old) {
-            Some(token) if token.used_at.is_none() && token.revoked_at.is_none() => {
-                token.used_at = Some(now);
-            }
-            _ => return Ok(false),
+        let Some(token) = tokens.get_mut(presented) else {
+            return Ok(RotationOutcome::Unknown);
+        };
+        let user = self.users.standing(token.user_id);
+        if !rotation.permits(token, &user) {
+            return Ok(RotationOutcome::Refused(token.clone(), user));
         }
-        tokens.insert(successor.hash, successor.clone());
-        Ok(true)
+        let previous = token.clone();
+        token.used_at = Some(rotation.now);
+        let successor = rotation.successor_of(&previous);
+        tokens.insert(successor.hash, successor);
+        Ok(RotationOutcome::Rotated(previous, user))
     }
 
     async fn revoke_family(

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::lock;
 use crate::domain::{DisplayName, Email, Role, StoredPasswordHash, User, UserId};
-use crate::repos::{RepoError, Result, USER_EMAIL_UNIQUE, UserRepo};
+use crate::repos::{RepoError, Result, USER_EMAIL_UNIQUE, UserRepo, UserStanding};
 
 /// Users in a map; the email index is kept under the same lock so uniqueness is atomic.
 #[derive(Debug, Default)]
@@ -20,6 +20,19 @@ pub struct InMemoryUserRepo {
 struct State {
     by_id: HashMap<UserId, User>,
     id_by_email: HashMap<Email, UserId>,
+}
+
+impl InMemoryUserRepo {
+    /// How the user with this id stands, for a rotation in another repository.
+    pub(super) fn standing(&self, id: UserId) -> UserStanding {
+        lock(&self.state)
+            .by_id
+            .get(&id)
+            .map_or_else(UserStanding::gone, |user| UserStanding {
+                is_active: user.is_active,
+                roles: user.roles.clone(),
+            })
+    }
 }
 
 #[async_trait]

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::users::stored_roles;
 use super::{delete_batch, map_err};
 use crate::domain::{
     AuthMethod, AuthorizationCode, Client, ClientId, CodeChallenge, CodeIssue, GrantType,
@@ -14,6 +15,7 @@ use crate::domain::{
 };
 use crate::repos::{
     AuthCodeRepo, ClientRepo, CodeConsumption, DenylistRepo, RefreshTokenRepo, RepoError, Result,
+    Rotation, RotationOutcome, UserStanding,
 };
 
 fn digest(bytes: Vec<u8>, column: &str) -> Result<TokenHash> {
@@ -294,6 +296,16 @@ struct RefreshRow {
     access_expires_at: OffsetDateTime,
 }
 
+/// A presented refresh token, its user, and whether the statement rotated it.
+#[derive(sqlx::FromRow)]
+struct PresentedRow {
+    #[sqlx(flatten)]
+    token: RefreshRow,
+    is_active: bool,
+    roles: Vec<String>,
+    rotated: bool,
+}
+
 impl TryFrom<RefreshRow> for RefreshToken {
     type Error = RepoError;
 
@@ -314,24 +326,6 @@ impl TryFrom<RefreshRow> for RefreshToken {
             },
         })
     }
-}
-
-/// Binds a new token's columns as `$1`…`$11` in `INSERT` column order.
-macro_rules! bind_refresh_token {
-    ($query:expr, $token:expr) => {
-        $query
-            .bind($token.hash.as_bytes().as_slice())
-            .bind($token.family_id)
-            .bind($token.client_id.as_str())
-            .bind($token.user_id.as_uuid())
-            .bind($token.scope.to_string())
-            .bind($token.created_at)
-            .bind($token.family_expires_at)
-            .bind($token.used_at)
-            .bind($token.revoked_at)
-            .bind($token.access.jti)
-            .bind($token.access.expires_at)
-    };
 }
 
 impl PgRefreshTokenRepo {
@@ -367,14 +361,22 @@ impl PgRefreshTokenRepo {
 #[async_trait]
 impl RefreshTokenRepo for PgRefreshTokenRepo {
     async fn insert(&self, token: &RefreshToken) -> Result<()> {
-        bind_refresh_token!(
-            sqlx::query(
-                "INSERT INTO refresh_token (token_hash, family_id, oauth_client_id, app_user_id, \
-                 scope, created_at, family_expires_at, used_at, revoked_at, access_jti, \
-                 access_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            ),
-            token
+        sqlx::query(
+            "INSERT INTO refresh_token (token_hash, family_id, oauth_client_id, app_user_id, \
+             scope, created_at, family_expires_at, used_at, revoked_at, access_jti, \
+             access_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
+        .bind(token.hash.as_bytes().as_slice())
+        .bind(token.family_id)
+        .bind(token.client_id.as_str())
+        .bind(token.user_id.as_uuid())
+        .bind(token.scope.to_string())
+        .bind(token.created_at)
+        .bind(token.family_expires_at)
+        .bind(token.used_at)
+        .bind(token.revoked_at)
+        .bind(token.access.jti)
+        .bind(token.access.expires_at)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -394,32 +396,59 @@ impl RefreshTokenRepo for PgRefreshTokenRepo {
         row.map(RefreshToken::try_from).transpose()
     }
 
-    async fn rotate(
-        &self,
-        old: &TokenHash,
-        now: OffsetDateTime,
-        successor: &RefreshToken,
-    ) -> Result<bool> {
-        // One statement, one round trip: the successor is inserted only if this statement is
-        // the one that marked the old token used.
-        let inserted = bind_refresh_token!(
-            sqlx::query(
-                "WITH used AS (UPDATE refresh_token SET used_at = $12 \
-                   WHERE token_hash = $13 AND used_at IS NULL AND revoked_at IS NULL \
-                   RETURNING 1) \
-                 INSERT INTO refresh_token (token_hash, family_id, oauth_client_id, app_user_id, \
-                 scope, created_at, family_expires_at, used_at, revoked_at, access_jti, \
-                 access_expires_at) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM used",
-            ),
-            successor
+    async fn rotate(&self, presented: &TokenHash, rotation: &Rotation) -> Result<RotationOutcome> {
+        // One round trip. `presented` reads the token and its user as they were when the
+        // statement started; `used` marks the token used only under the same conditions as
+        // `Rotation::permits` (re-checked on the newest row version if a concurrent rotation
+        // held it), and the successor is inserted only from a row `used` returned.
+        let row: Option<PresentedRow> = sqlx::query_as(
+            "WITH presented AS ( \
+               SELECT t.token_hash, t.family_id, t.oauth_client_id, t.app_user_id, t.scope, \
+                 t.created_at, t.family_expires_at, t.used_at, t.revoked_at, t.access_jti, \
+                 t.access_expires_at, coalesce(u.is_active, false) AS is_active, \
+                 coalesce(u.roles, '{}') AS roles \
+               FROM refresh_token t LEFT JOIN app_user u ON u.app_user_id = t.app_user_id \
+               WHERE t.token_hash = $1), \
+             used AS ( \
+               UPDATE refresh_token t SET used_at = $2 FROM app_user u \
+               WHERE t.token_hash = $1 AND u.app_user_id = t.app_user_id AND u.is_active \
+                 AND t.oauth_client_id = $3 AND t.used_at IS NULL AND t.revoked_at IS NULL \
+                 AND $2 < t.family_expires_at AND $4 < t.created_at \
+                 AND string_to_array($5, ' ') <@ string_to_array(t.scope, ' ') \
+               RETURNING t.family_id, t.oauth_client_id, t.app_user_id, t.scope, \
+                 t.family_expires_at), \
+             successor AS ( \
+               INSERT INTO refresh_token (token_hash, family_id, oauth_client_id, app_user_id, \
+                 scope, created_at, family_expires_at, access_jti, access_expires_at) \
+               SELECT $6, family_id, oauth_client_id, app_user_id, scope, $2, \
+                 family_expires_at, $7, $8 FROM used \
+               RETURNING 1) \
+             SELECT presented.*, EXISTS (SELECT 1 FROM successor) AS rotated FROM presented",
         )
-        .bind(now)
-        .bind(old.as_bytes().as_slice())
-        .execute(&self.pool)
+        .bind(presented.as_bytes().as_slice())
+        .bind(rotation.now)
+        .bind(rotation.client_id.as_str())
+        .bind(rotation.now - rotation.idle)
+        .bind(rotation.within.to_string())
+        .bind(rotation.successor.as_bytes().as_slice())
+        .bind(rotation.access.jti)
+        .bind(rotation.access.expires_at)
+        .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        Ok(inserted.rows_affected() == 1)
+        let Some(row) = row else {
+            return Ok(RotationOutcome::Unknown);
+        };
+        let user = UserStanding {
+            is_active: row.is_active,
+            roles: stored_roles(&row.roles),
+        };
+        let token = RefreshToken::try_from(row.token)?;
+        Ok(if row.rotated {
+            RotationOutcome::Rotated(token, user)
+        } else {
+            RotationOutcome::Refused(token, user)
+        })
     }
 
     async fn revoke_family(

@@ -44,13 +44,17 @@ impl From<UserRow> for User {
             email: Email::from_stored(row.email),
             name: DisplayName::from_stored(row.name),
             password_hash: StoredPasswordHash::new(row.password_hash),
-            // An unknown stored role grants nothing.
-            roles: row.roles.iter().filter_map(|r| Role::parse(r)).collect(),
+            roles: stored_roles(&row.roles),
             is_active: row.is_active,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
     }
+}
+
+/// Roles as stored; an unknown stored role grants nothing.
+pub(super) fn stored_roles(stored: &[String]) -> BTreeSet<Role> {
+    stored.iter().filter_map(|r| Role::parse(r)).collect()
 }
 
 /// `UPDATE` of one user (`$1`) setting `$assignment` (its value in `$2`) and `updated_at = $3`,
