@@ -47,6 +47,7 @@ macro_rules! conformance_tests {
             client_insert_then_find,
             client_id_is_unique,
             code_is_consumed_exactly_once,
+            code_consumption_reads_its_user_as_they_stand,
             code_concurrent_consumes_have_one_winner,
             code_delete_expired,
             refresh_rotation_is_single_use,
@@ -408,7 +409,10 @@ pub async fn code_is_consumed_exactly_once(repos: Repos) {
         issued: Some(first),
         ..stored.clone()
     };
-    assert_eq!(consumed, CodeConsumption::Consumed(expected.clone()));
+    assert_eq!(
+        consumed,
+        CodeConsumption::Consumed(expected.clone(), active_user())
+    );
     let later = at + Duration::seconds(1);
     let replayed = repos
         .codes
@@ -423,6 +427,41 @@ pub async fn code_is_consumed_exactly_once(repos: Repos) {
     let unknown = OpaqueToken::generate().unwrap().hash();
     let none = repos.codes.consume(&unknown, at, second).await.unwrap();
     assert_eq!(none, CodeConsumption::Unknown);
+}
+
+pub async fn code_consumption_reads_its_user_as_they_stand(repos: Repos) {
+    let at = now();
+    let (user_id, client_id) = owner(&repos, at).await;
+    let issue = || CodeIssue {
+        access: access(at),
+        family_id: None,
+    };
+    let roles = BTreeSet::from([Role::User, Role::Admin]);
+    repos.users.set_roles(user_id, &roles, at).await.unwrap();
+    let promoted = code(user_id, client_id.clone(), at);
+    repos.codes.insert(&promoted).await.unwrap();
+    let consumed = repos
+        .codes
+        .consume(&promoted.hash, at, issue())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&consumed, CodeConsumption::Consumed(_, user) if user.is_active && user.roles == roles),
+        "{consumed:?}"
+    );
+
+    repos.users.deactivate(user_id, at).await.unwrap();
+    let disabled = code(user_id, client_id, at);
+    repos.codes.insert(&disabled).await.unwrap();
+    let consumed = repos
+        .codes
+        .consume(&disabled.hash, at, issue())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&consumed, CodeConsumption::Consumed(_, user) if !user.is_active),
+        "the code is used up even though its user cannot get tokens: {consumed:?}"
+    );
 }
 
 pub async fn code_concurrent_consumes_have_one_winner(repos: Repos) {
@@ -444,7 +483,7 @@ pub async fn code_concurrent_consumes_have_one_winner(repos: Repos) {
     });
     let mut winners = 0;
     for attempt in attempts.collect::<Vec<_>>() {
-        if matches!(attempt.await.unwrap(), CodeConsumption::Consumed(_)) {
+        if matches!(attempt.await.unwrap(), CodeConsumption::Consumed(..)) {
             winners += 1;
         }
     }
@@ -470,7 +509,7 @@ pub async fn code_delete_expired(repos: Repos) {
     );
     assert!(matches!(
         repos.codes.consume(&fresh.hash, at, issue).await.unwrap(),
-        CodeConsumption::Consumed(_)
+        CodeConsumption::Consumed(..)
     ));
 }
 

@@ -146,8 +146,9 @@ pub trait ClientRepo: Send + Sync {
 /// What consuming an authorization code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeConsumption {
-    /// This call consumed it (exactly one call ever gets this).
-    Consumed(AuthorizationCode),
+    /// This call consumed it (exactly one call ever gets this). Carries the code's user as
+    /// it stood when the code was consumed.
+    Consumed(AuthorizationCode, UserStanding),
     /// It had been consumed before: a replay. Carries what the first exchange issued.
     Replayed(AuthorizationCode),
     /// No such code.

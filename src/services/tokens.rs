@@ -15,7 +15,6 @@ use super::oauth_error::OAuthError;
 use crate::clock::Clock;
 use crate::domain::{
     AuthMethod, Client, CodeIssue, GrantType, OpaqueToken, RefreshToken, Role, Scope, TokenHash,
-    User, UserId,
 };
 use crate::metrics::Metrics;
 use crate::repos::{
@@ -157,8 +156,8 @@ impl TokenService {
             access: self.access.reserve(now),
             family_id: client.allows(GrantType::RefreshToken).then(Uuid::new_v4),
         };
-        let stored = match self.codes.consume(&TokenHash::of(code), now, issue).await? {
-            CodeConsumption::Consumed(stored) => stored,
+        let (stored, user) = match self.codes.consume(&TokenHash::of(code), now, issue).await? {
+            CodeConsumption::Consumed(stored, user) => (stored, user),
             CodeConsumption::Replayed(stored) => {
                 self.revoke_code_tokens(&stored.issued, now).await?;
                 tracing::warn!(client_id = %stored.client_id, "authorization code replayed; its tokens were revoked");
@@ -178,10 +177,12 @@ impl TokenService {
                 "the code is invalid, expired, issued to another client or redirect URI, or the code_verifier does not match",
             ));
         }
-        let user = self.active_user(stored.user_id).await?;
+        if !user.is_active {
+            return Err(user_gone());
+        }
         let access_token = self.access.sign(
             issue.access,
-            &Subject::User(user.id),
+            &Subject::User(stored.user_id),
             &client.id,
             &stored.scope,
             &roles_of(&user),
@@ -194,7 +195,7 @@ impl TokenService {
                         hash: secret.hash(),
                         family_id,
                         client_id: client.id.clone(),
-                        user_id: user.id,
+                        user_id: stored.user_id,
                         scope: stored.scope.clone(),
                         created_at: now,
                         family_expires_at: now + self.refresh.ttl,
@@ -259,13 +260,12 @@ impl TokenService {
         };
         // The access token may be narrower; the refresh token keeps the grant (RFC 6749 §6).
         let scope = granted(rotation.within, &token.scope)?;
-        let roles: Vec<Role> = user.roles.into_iter().collect();
         let access_token = self.access.sign(
             rotation.access,
             &Subject::User(token.user_id),
             &client.id,
             &scope,
-            &roles,
+            &roles_of(&user),
         )?;
         Ok(self.response(access_token, Some(secret.expose().to_owned()), &scope))
     }
@@ -408,14 +408,6 @@ impl TokenService {
         })
     }
 
-    async fn active_user(&self, id: UserId) -> Result<User> {
-        self.users
-            .find_by_id(id)
-            .await?
-            .filter(|u| u.is_active)
-            .ok_or_else(user_gone)
-    }
-
     async fn revoke_family(&self, family_id: Uuid, now: OffsetDateTime) -> Result<()> {
         let issued = self.refresh_tokens.revoke_family(family_id, now).await?;
         Ok(self.access.revoke(&issued).await?)
@@ -489,6 +481,6 @@ fn user_gone() -> OAuthError {
     OAuthError::invalid_grant("the user is disabled or gone")
 }
 
-fn roles_of(user: &User) -> Vec<Role> {
+fn roles_of(user: &UserStanding) -> Vec<Role> {
     user.roles.iter().copied().collect()
 }

@@ -24,11 +24,11 @@ use super::Repos;
 pub fn repos() -> Repos {
     let users = Arc::new(InMemoryUserRepo::default());
     Repos {
+        codes: Arc::new(InMemoryAuthCodeRepo::new(users.clone())),
         refresh_tokens: Arc::new(InMemoryRefreshTokenRepo::new(users.clone())),
         users,
         sessions: Arc::new(InMemorySessionRepo::default()),
         clients: Arc::new(InMemoryClientRepo::default()),
-        codes: Arc::new(InMemoryAuthCodeRepo::default()),
         denylist: Arc::new(InMemoryDenylistRepo::default()),
         counters: Arc::new(InMemoryCounterRepo::default()),
         orgs: Arc::new(InMemoryOrgRepo::default()),

@@ -82,10 +82,22 @@ impl ClientRepo for InMemoryClientRepo {
     }
 }
 
-/// Authorization codes by digest.
-#[derive(Debug, Default)]
+/// Authorization codes by digest, and the users who approved them.
+#[derive(Debug)]
 pub struct InMemoryAuthCodeRepo {
     codes: Mutex<HashMap<TokenHash, AuthorizationCode>>,
+    users: Arc<InMemoryUserRepo>,
+}
+
+impl InMemoryAuthCodeRepo {
+    /// An empty repository whose codes are approved by the users in `users`.
+    #[must_use]
+    pub fn new(users: Arc<InMemoryUserRepo>) -> Self {
+        Self {
+            codes: Mutex::default(),
+            users,
+        }
+    }
 }
 
 #[async_trait]
@@ -118,7 +130,10 @@ impl AuthCodeRepo for InMemoryAuthCodeRepo {
         }
         code.consumed_at = Some(now);
         code.issued = Some(issue);
-        Ok(CodeConsumption::Consumed(code.clone()))
+        Ok(CodeConsumption::Consumed(
+            code.clone(),
+            self.users.standing(code.user_id),
+        ))
     }
 
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {

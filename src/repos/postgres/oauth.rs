@@ -152,6 +152,15 @@ struct CodeRow {
     issued_family_id: Option<Uuid>,
 }
 
+/// A code this call consumed, and its user.
+#[derive(sqlx::FromRow)]
+struct ConsumedRow {
+    #[sqlx(flatten)]
+    code: CodeRow,
+    is_active: bool,
+    roles: Vec<String>,
+}
+
 impl TryFrom<CodeRow> for AuthorizationCode {
     type Error = RepoError;
 
@@ -226,10 +235,13 @@ impl AuthCodeRepo for PgAuthCodeRepo {
         now: OffsetDateTime,
         issue: CodeIssue,
     ) -> Result<CodeConsumption> {
-        let consumed: Option<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "UPDATE authorization_code SET consumed_at = $2, issued_access_jti = $3, \
-             issued_access_expires_at = $4, issued_family_id = $5 \
-             WHERE code_hash = $1 AND consumed_at IS NULL RETURNING {CODE_COLUMNS}"
+        let consumed: Option<ConsumedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH consumed AS (UPDATE authorization_code SET consumed_at = $2, \
+               issued_access_jti = $3, issued_access_expires_at = $4, issued_family_id = $5 \
+               WHERE code_hash = $1 AND consumed_at IS NULL RETURNING {CODE_COLUMNS}) \
+             SELECT consumed.*, coalesce(u.is_active, false) AS is_active, \
+               coalesce(u.roles, '{{}}') AS roles \
+             FROM consumed LEFT JOIN app_user u ON u.app_user_id = consumed.app_user_id"
         )))
         .bind(hash.as_bytes().as_slice())
         .bind(now)
@@ -240,7 +252,11 @@ impl AuthCodeRepo for PgAuthCodeRepo {
         .await
         .map_err(map_err)?;
         if let Some(row) = consumed {
-            return Ok(CodeConsumption::Consumed(row.try_into()?));
+            let user = UserStanding {
+                is_active: row.is_active,
+                roles: stored_roles(&row.roles),
+            };
+            return Ok(CodeConsumption::Consumed(row.code.try_into()?, user));
         }
         let earlier: Option<CodeRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {CODE_COLUMNS} FROM authorization_code WHERE code_hash = $1"
