@@ -3,7 +3,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq as _;
 
 /// `BASE64URL(SHA256(verifier))`: always 43 base64url characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,11 +46,12 @@ impl CodeChallenge {
         &self.0
     }
 
-    /// Whether `verifier` hashes to this challenge, compared in constant time.
+    /// The S256 challenge of a verifier (RFC 7636 §4.2). A store compares it with the stored
+    /// challenge by plain equality: the challenge is public, it travelled in the front channel.
     ///
     /// # Errors
     /// [`MalformedVerifier`] when the verifier breaks RFC 7636 §4.1.
-    pub fn is_satisfied_by(&self, verifier: &str) -> Result<bool, MalformedVerifier> {
+    pub fn of_verifier(verifier: &str) -> Result<Self, MalformedVerifier> {
         let well_formed = (43..=128).contains(&verifier.len())
             && verifier
                 .bytes()
@@ -59,8 +59,9 @@ impl CodeChallenge {
         if !well_formed {
             return Err(MalformedVerifier);
         }
-        let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-        Ok(computed.as_bytes().ct_eq(self.0.as_bytes()).into())
+        Ok(Self(
+            URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
+        ))
     }
 }
 
@@ -75,29 +76,28 @@ mod tests {
     #[test]
     fn the_rfc_example_verifies() {
         let challenge = CodeChallenge::parse(CHALLENGE).unwrap();
-        assert_eq!(challenge.is_satisfied_by(VERIFIER), Ok(true));
+        assert_eq!(CodeChallenge::of_verifier(VERIFIER), Ok(challenge));
     }
 
     #[test]
     fn another_verifier_does_not() {
         let challenge = CodeChallenge::parse(CHALLENGE).unwrap();
         let other = format!("{}A", &VERIFIER[..42]);
-        assert_eq!(challenge.is_satisfied_by(&other), Ok(false));
+        assert_ne!(CodeChallenge::of_verifier(&other), Ok(challenge.clone()));
         // `plain` would compare the verifier itself with the challenge: never accepted.
-        assert_eq!(challenge.is_satisfied_by(CHALLENGE), Ok(false));
+        assert_ne!(CodeChallenge::of_verifier(CHALLENGE), Ok(challenge));
     }
 
     #[test]
     fn malformed_verifiers_are_rejected() {
-        let challenge = CodeChallenge::parse(CHALLENGE).unwrap();
         for bad in ["short", &"a".repeat(129), &format!("{}+", &VERIFIER[..42])] {
             assert_eq!(
-                challenge.is_satisfied_by(bad),
+                CodeChallenge::of_verifier(bad),
                 Err(MalformedVerifier),
                 "{bad}"
             );
         }
-        assert!(challenge.is_satisfied_by(&"a".repeat(128)).is_ok());
+        assert!(CodeChallenge::of_verifier(&"a".repeat(128)).is_ok());
     }
 
     #[test]

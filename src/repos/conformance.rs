@@ -18,8 +18,8 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    CLIENT_ID_UNIQUE, CodeConsumption, MEMBERSHIP_UNIQUE, ORG_SLUG_UNIQUE, OwnerGuarded, RepoError,
-    Repos, Rotation, RotationOutcome, USER_EMAIL_UNIQUE, UserStanding,
+    CLIENT_ID_UNIQUE, CodeConsumption, Exchange, MEMBERSHIP_UNIQUE, ORG_SLUG_UNIQUE, OwnerGuarded,
+    RepoError, Repos, Rotation, RotationOutcome, USER_EMAIL_UNIQUE, UserStanding,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{
@@ -48,6 +48,7 @@ macro_rules! conformance_tests {
             client_id_is_unique,
             code_is_consumed_exactly_once,
             code_consumption_reads_its_user_as_they_stand,
+            code_consumption_opens_a_family_only_for_a_matching_exchange,
             code_concurrent_consumes_have_one_winner,
             code_delete_expired,
             refresh_rotation_is_single_use,
@@ -320,6 +321,9 @@ fn access(at: OffsetDateTime) -> IssuedAccess {
     }
 }
 
+/// RFC 7636 Appendix B's verifier; every code in the suite carries its challenge.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
 fn code(user_id: UserId, client_id: ClientId, at: OffsetDateTime) -> AuthorizationCode {
     AuthorizationCode {
         hash: OpaqueToken::generate().unwrap().hash(),
@@ -327,7 +331,7 @@ fn code(user_id: UserId, client_id: ClientId, at: OffsetDateTime) -> Authorizati
         user_id,
         redirect_uri: "https://app.example/cb".into(),
         scope: Scope::parse("openid").unwrap(),
-        challenge: CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap(),
+        challenge: CodeChallenge::of_verifier(VERIFIER).unwrap(),
         created_at: at,
         expires_at: at + Duration::seconds(60),
         consumed_at: None,
@@ -389,6 +393,90 @@ pub async fn client_id_is_unique(repos: Repos) {
     );
 }
 
+/// An exchange at `at` that records `issue` and matches no code: no refresh token.
+fn plain(at: OffsetDateTime, issue: CodeIssue) -> Exchange {
+    Exchange {
+        client_id: ClientId::new("no-such-client"),
+        redirect_uri: None,
+        challenge: None,
+        now: at,
+        issue,
+        refresh_token: None,
+        family_expires_at: at + Duration::days(30),
+    }
+}
+
+/// The exchange a client makes of `code` with its verifier, opening a refresh-token family.
+fn matching(code: &AuthorizationCode, at: OffsetDateTime) -> Exchange {
+    Exchange {
+        client_id: code.client_id.clone(),
+        redirect_uri: Some(code.redirect_uri.clone()),
+        challenge: CodeChallenge::of_verifier(VERIFIER).ok(),
+        now: at,
+        issue: CodeIssue {
+            access: access(at),
+            family_id: Some(Uuid::new_v4()),
+        },
+        refresh_token: Some(OpaqueToken::generate().unwrap().hash()),
+        family_expires_at: at + Duration::days(30),
+    }
+}
+
+pub async fn code_consumption_opens_a_family_only_for_a_matching_exchange(repos: Repos) {
+    let at = now();
+    let (user_id, client_id) = owner(&repos, at).await;
+    let consume = async |exchange: &Exchange| {
+        let stored = code(user_id, client_id.clone(), at);
+        repos.codes.insert(&stored).await.unwrap();
+        let consumed = repos.codes.consume(&stored.hash, exchange).await.unwrap();
+        assert!(
+            matches!(&consumed, CodeConsumption::Consumed(found, _) if found.issued == Some(exchange.issue)),
+            "{consumed:?}"
+        );
+        let hash = exchange.refresh_token.unwrap();
+        repos.refresh_tokens.find(&hash).await.unwrap()
+    };
+    let template = code(user_id, client_id.clone(), at);
+    let (_, other_client) = owner(&repos, at).await;
+    let mismatches = [
+        Exchange {
+            client_id: other_client,
+            ..matching(&template, at)
+        },
+        Exchange {
+            redirect_uri: Some("https://app.example/other".into()),
+            ..matching(&template, at)
+        },
+        Exchange {
+            redirect_uri: None,
+            ..matching(&template, at)
+        },
+        Exchange {
+            challenge: None,
+            ..matching(&template, at)
+        },
+        Exchange {
+            challenge: CodeChallenge::of_verifier(&"a".repeat(43)).ok(),
+            ..matching(&template, at)
+        },
+        matching(&template, template.expires_at),
+    ];
+    for exchange in &mismatches {
+        assert_eq!(consume(exchange).await, None, "{exchange:?}");
+    }
+
+    let exchange = matching(&template, template.expires_at - Duration::seconds(1));
+    let stored = consume(&exchange).await.unwrap();
+    assert_eq!(Some(stored), exchange.first_refresh_token(&template));
+
+    repos.users.deactivate(user_id, at).await.unwrap();
+    assert_eq!(
+        consume(&matching(&template, at)).await,
+        None,
+        "inactive user"
+    );
+}
+
 pub async fn code_is_consumed_exactly_once(repos: Repos) {
     let at = now();
     let (user_id, client_id) = owner(&repos, at).await;
@@ -403,7 +491,11 @@ pub async fn code_is_consumed_exactly_once(repos: Repos) {
         family_id: None,
     };
 
-    let consumed = repos.codes.consume(&stored.hash, at, first).await.unwrap();
+    let consumed = repos
+        .codes
+        .consume(&stored.hash, &plain(at, first))
+        .await
+        .unwrap();
     let expected = AuthorizationCode {
         consumed_at: Some(at),
         issued: Some(first),
@@ -416,7 +508,7 @@ pub async fn code_is_consumed_exactly_once(repos: Repos) {
     let later = at + Duration::seconds(1);
     let replayed = repos
         .codes
-        .consume(&stored.hash, later, second)
+        .consume(&stored.hash, &plain(later, second))
         .await
         .unwrap();
     assert_eq!(
@@ -425,7 +517,11 @@ pub async fn code_is_consumed_exactly_once(repos: Repos) {
         "a replay must not overwrite"
     );
     let unknown = OpaqueToken::generate().unwrap().hash();
-    let none = repos.codes.consume(&unknown, at, second).await.unwrap();
+    let none = repos
+        .codes
+        .consume(&unknown, &plain(at, second))
+        .await
+        .unwrap();
     assert_eq!(none, CodeConsumption::Unknown);
 }
 
@@ -442,7 +538,7 @@ pub async fn code_consumption_reads_its_user_as_they_stand(repos: Repos) {
     repos.codes.insert(&promoted).await.unwrap();
     let consumed = repos
         .codes
-        .consume(&promoted.hash, at, issue())
+        .consume(&promoted.hash, &plain(at, issue()))
         .await
         .unwrap();
     assert!(
@@ -455,7 +551,7 @@ pub async fn code_consumption_reads_its_user_as_they_stand(repos: Repos) {
     repos.codes.insert(&disabled).await.unwrap();
     let consumed = repos
         .codes
-        .consume(&disabled.hash, at, issue())
+        .consume(&disabled.hash, &plain(at, issue()))
         .await
         .unwrap();
     assert!(
@@ -478,7 +574,7 @@ pub async fn code_concurrent_consumes_have_one_winner(repos: Repos) {
                 access: access(at),
                 family_id: None,
             };
-            codes.consume(&hash, at, issue).await.unwrap()
+            codes.consume(&hash, &plain(at, issue)).await.unwrap()
         })
     });
     let mut winners = 0;
@@ -504,11 +600,19 @@ pub async fn code_delete_expired(repos: Repos) {
         family_id: None,
     };
     assert_eq!(
-        repos.codes.consume(&old.hash, at, issue).await.unwrap(),
+        repos
+            .codes
+            .consume(&old.hash, &plain(at, issue))
+            .await
+            .unwrap(),
         CodeConsumption::Unknown
     );
     assert!(matches!(
-        repos.codes.consume(&fresh.hash, at, issue).await.unwrap(),
+        repos
+            .codes
+            .consume(&fresh.hash, &plain(at, issue))
+            .await
+            .unwrap(),
         CodeConsumption::Consumed(..)
     ));
 }
@@ -867,7 +971,11 @@ pub async fn revoking_a_user_reports_every_access_token_issued_to_them(repos: Re
         access: access(at),
         family_id: None,
     };
-    repos.codes.consume(&stored.hash, at, issue).await.unwrap();
+    repos
+        .codes
+        .consume(&stored.hash, &plain(at, issue))
+        .await
+        .unwrap();
 
     let revoked = repos
         .refresh_tokens

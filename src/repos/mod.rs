@@ -9,9 +9,9 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::domain::{
-    AuthorizationCode, Client, ClientId, CodeIssue, DisplayName, Email, IssuedAccess, Membership,
-    OrgId, OrgRole, Organization, RefreshToken, Role, Scope, Session, StoredPasswordHash,
-    TokenHash, User, UserId,
+    AuthorizationCode, Client, ClientId, CodeChallenge, CodeIssue, DisplayName, Email,
+    IssuedAccess, Membership, OrgId, OrgRole, Organization, RefreshToken, Role, Scope, Session,
+    StoredPasswordHash, TokenHash, User, UserId,
 };
 
 #[cfg(any(test, feature = "conformance"))]
@@ -155,6 +155,63 @@ pub enum CodeConsumption {
     Unknown,
 }
 
+/// A code exchange: what the token request presents, and what it issues.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The presenting client.
+    pub client_id: ClientId,
+    /// The presented `redirect_uri`.
+    pub redirect_uri: Option<String>,
+    /// The S256 challenge of the presented `code_verifier`; `None` when there was none or it
+    /// was malformed, which matches no code.
+    pub challenge: Option<CodeChallenge>,
+    /// The instant of the exchange.
+    pub now: OffsetDateTime,
+    /// What it issues; recorded with the consumption.
+    pub issue: CodeIssue,
+    /// The digest of the family's first refresh token, when `issue` opens a family.
+    pub refresh_token: Option<TokenHash>,
+    /// The end of that family.
+    pub family_expires_at: OffsetDateTime,
+}
+
+impl Exchange {
+    /// Whether the code is the one this request may exchange: same client and redirect URI,
+    /// not expired, and the verifier matches its challenge.
+    #[must_use]
+    pub fn matches(&self, code: &AuthorizationCode) -> bool {
+        code.client_id == self.client_id
+            && self.redirect_uri.as_deref() == Some(code.redirect_uri.as_str())
+            && self.now < code.expires_at
+            && self.challenge.as_ref() == Some(&code.challenge)
+    }
+
+    /// Whether the exchange issues tokens: the code matches and its user is active. The
+    /// condition every implementation of [`AuthCodeRepo::consume`] checks before storing the
+    /// refresh token.
+    #[must_use]
+    pub fn permits(&self, code: &AuthorizationCode, user: &UserStanding) -> bool {
+        self.matches(code) && user.is_active
+    }
+
+    /// The family's first refresh token, when the exchange opens one.
+    #[must_use]
+    pub fn first_refresh_token(&self, code: &AuthorizationCode) -> Option<RefreshToken> {
+        Some(RefreshToken {
+            hash: self.refresh_token?,
+            family_id: self.issue.family_id?,
+            client_id: code.client_id.clone(),
+            user_id: code.user_id,
+            scope: code.scope.clone(),
+            created_at: self.now,
+            family_expires_at: self.family_expires_at,
+            used_at: None,
+            revoked_at: None,
+            access: self.issue.access,
+        })
+    }
+}
+
 /// Authorization codes, keyed by digest.
 #[async_trait]
 pub trait AuthCodeRepo: Send + Sync {
@@ -165,15 +222,12 @@ pub trait AuthCodeRepo: Send + Sync {
     /// user is disabled).
     async fn issued_to_user(&self, user_id: UserId) -> Result<Vec<IssuedAccess>>;
 
-    /// Marks the code consumed at `now`, recording `issue`, if and only if no one did before:
-    /// an atomic conditional update, so of any number of concurrent calls (on any instance)
-    /// exactly one gets `Consumed`. Expiry is the caller's check.
-    async fn consume(
-        &self,
-        hash: &TokenHash,
-        now: OffsetDateTime,
-        issue: CodeIssue,
-    ) -> Result<CodeConsumption>;
+    /// Marks the code consumed at `exchange.now`, recording `exchange.issue`, if and only if
+    /// no one did before: an atomic conditional update, so of any number of concurrent calls
+    /// (on any instance) exactly one gets `Consumed`. In the same atomic step, and only if
+    /// [`Exchange::permits`] holds, stores the family's first refresh token. A replay that
+    /// finds the code consumed therefore finds that token stored too, and can revoke it.
+    async fn consume(&self, hash: &TokenHash, exchange: &Exchange) -> Result<CodeConsumption>;
 
     /// Removes at most `limit` codes that expired before `before`; returns how many.
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64>;

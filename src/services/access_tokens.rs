@@ -225,14 +225,6 @@ impl AccessTokenService {
         Ok(Ok(claims))
     }
 
-    /// Whether the token with this `jti` is deny-listed.
-    ///
-    /// # Errors
-    /// A store failure.
-    pub async fn is_revoked(&self, jti: Uuid) -> Result<bool> {
-        Ok(self.denylist.is_denied(jti).await?)
-    }
-
     /// Deny-lists a presented token if it is one of ours and still valid (logout); anything
     /// else is ignored.
     ///

@@ -14,11 +14,12 @@ use super::access_tokens::{AccessClaims, AccessTokenService, Subject};
 use super::oauth_error::OAuthError;
 use crate::clock::Clock;
 use crate::domain::{
-    AuthMethod, Client, CodeIssue, GrantType, OpaqueToken, RefreshToken, Role, Scope, TokenHash,
+    AuthMethod, Client, CodeChallenge, CodeIssue, GrantType, OpaqueToken, RefreshToken, Role,
+    Scope, TokenHash,
 };
 use crate::metrics::Metrics;
 use crate::repos::{
-    AuthCodeRepo, CodeConsumption, RefreshTokenRepo, Rotation, RotationOutcome, UserRepo,
+    AuthCodeRepo, CodeConsumption, Exchange, RefreshTokenRepo, Rotation, RotationOutcome, UserRepo,
     UserStanding,
 };
 
@@ -152,11 +153,24 @@ impl TokenService {
         }
         let code = code.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
         let now = self.clock.now();
-        let issue = CodeIssue {
-            access: self.access.reserve(now),
-            family_id: client.allows(GrantType::RefreshToken).then(Uuid::new_v4),
+        let refresh_secret = client
+            .allows(GrantType::RefreshToken)
+            .then(OpaqueToken::generate)
+            .transpose()
+            .map_err(super::Error::from)?;
+        let exchange = Exchange {
+            client_id: client.id.clone(),
+            redirect_uri: redirect_uri.map(str::to_owned),
+            challenge: verifier.and_then(|v| CodeChallenge::of_verifier(v).ok()),
+            now,
+            issue: CodeIssue {
+                access: self.access.reserve(now),
+                family_id: refresh_secret.is_some().then(Uuid::new_v4),
+            },
+            refresh_token: refresh_secret.as_ref().map(OpaqueToken::hash),
+            family_expires_at: now + self.refresh.ttl,
         };
-        let (stored, user) = match self.codes.consume(&TokenHash::of(code), now, issue).await? {
+        let (stored, user) = match self.codes.consume(&TokenHash::of(code), &exchange).await? {
             CodeConsumption::Consumed(stored, user) => (stored, user),
             CodeConsumption::Replayed(stored) => {
                 self.revoke_code_tokens(&stored.issued, now).await?;
@@ -168,11 +182,7 @@ impl TokenService {
             }
         };
         // From here on the code is used up, whatever the outcome.
-        let verified = stored.client_id == client.id
-            && redirect_uri == Some(stored.redirect_uri.as_str())
-            && now < stored.expires_at
-            && verifier.is_some_and(|v| stored.challenge.is_satisfied_by(v) == Ok(true));
-        if !verified {
+        if !exchange.matches(&stored) {
             return Err(OAuthError::invalid_grant(
                 "the code is invalid, expired, issued to another client or redirect URI, or the code_verifier does not match",
             ));
@@ -180,41 +190,15 @@ impl TokenService {
         if !user.is_active {
             return Err(user_gone());
         }
+        // `consume` stored the refresh token with the consumption.
         let access_token = self.access.sign(
-            issue.access,
+            exchange.issue.access,
             &Subject::User(stored.user_id),
             &client.id,
             &stored.scope,
             &roles_of(&user),
         )?;
-        let refresh_token = match issue.family_id {
-            Some(family_id) => {
-                let secret = OpaqueToken::generate().map_err(super::Error::from)?;
-                self.refresh_tokens
-                    .insert(&RefreshToken {
-                        hash: secret.hash(),
-                        family_id,
-                        client_id: client.id.clone(),
-                        user_id: stored.user_id,
-                        scope: stored.scope.clone(),
-                        created_at: now,
-                        family_expires_at: now + self.refresh.ttl,
-                        used_at: None,
-                        revoked_at: None,
-                        access: issue.access,
-                    })
-                    .await?;
-                // A replay of this code racing this exchange may have revoked the family
-                // before the token above existed; it deny-lists the access token first, so
-                // seeing that means the new refresh token must die too. This exchange still
-                // won the code and answers, but with tokens that no longer work.
-                if self.access.is_revoked(issue.access.jti).await? {
-                    self.revoke_family(family_id, now).await?;
-                }
-                Some(secret.expose().to_owned())
-            }
-            None => None,
-        };
+        let refresh_token = refresh_secret.map(|secret| secret.expose().to_owned());
         Ok(self.response(access_token, refresh_token, &stored.scope))
     }
 
@@ -413,9 +397,9 @@ impl TokenService {
         Ok(self.access.revoke(&issued).await?)
     }
 
-    /// A replayed code's tokens. The access token is deny-listed before the family is revoked:
-    /// the winning exchange checks that deny-list after storing its refresh token, so
-    /// whichever of the two runs second sees the other (see `exchange_code`).
+    /// A replayed code's tokens. `consume` stored the family's first token in the step that
+    /// consumed the code, so a replay, which can only see the code consumed after that step,
+    /// finds the whole family.
     async fn revoke_code_tokens(
         &self,
         issued: &Option<CodeIssue>,

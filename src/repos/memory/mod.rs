@@ -23,9 +23,13 @@ use super::Repos;
 #[must_use]
 pub fn repos() -> Repos {
     let users = Arc::new(InMemoryUserRepo::default());
+    let refresh_tokens = Arc::new(InMemoryRefreshTokenRepo::new(users.clone()));
     Repos {
-        codes: Arc::new(InMemoryAuthCodeRepo::new(users.clone())),
-        refresh_tokens: Arc::new(InMemoryRefreshTokenRepo::new(users.clone())),
+        codes: Arc::new(InMemoryAuthCodeRepo::new(
+            users.clone(),
+            refresh_tokens.clone(),
+        )),
+        refresh_tokens,
         users,
         sessions: Arc::new(InMemorySessionRepo::default()),
         clients: Arc::new(InMemoryClientRepo::default()),

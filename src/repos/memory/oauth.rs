@@ -10,11 +10,11 @@ use uuid::Uuid;
 
 use super::{InMemoryUserRepo, lock};
 use crate::domain::{
-    AuthorizationCode, Client, ClientId, CodeIssue, IssuedAccess, RefreshToken, TokenHash, UserId,
+    AuthorizationCode, Client, ClientId, IssuedAccess, RefreshToken, TokenHash, UserId,
 };
 use crate::repos::{
-    AuthCodeRepo, CLIENT_ID_UNIQUE, ClientRepo, CodeConsumption, DenylistRepo, RefreshTokenRepo,
-    RepoError, Result, Rotation, RotationOutcome,
+    AuthCodeRepo, CLIENT_ID_UNIQUE, ClientRepo, CodeConsumption, DenylistRepo, Exchange,
+    RefreshTokenRepo, RepoError, Result, Rotation, RotationOutcome,
 };
 
 fn count(n: usize) -> u64 {
@@ -82,20 +82,27 @@ impl ClientRepo for InMemoryClientRepo {
     }
 }
 
-/// Authorization codes by digest, and the users who approved them.
+/// Authorization codes by digest. A consumption reads the code's user and stores the first
+/// refresh token under the codes' lock, as Postgres does in one statement.
 #[derive(Debug)]
 pub struct InMemoryAuthCodeRepo {
     codes: Mutex<HashMap<TokenHash, AuthorizationCode>>,
     users: Arc<InMemoryUserRepo>,
+    refresh_tokens: Arc<InMemoryRefreshTokenRepo>,
 }
 
 impl InMemoryAuthCodeRepo {
-    /// An empty repository whose codes are approved by the users in `users`.
+    /// An empty repository whose codes are approved by the users in `users` and open
+    /// families in `refresh_tokens`.
     #[must_use]
-    pub fn new(users: Arc<InMemoryUserRepo>) -> Self {
+    pub fn new(
+        users: Arc<InMemoryUserRepo>,
+        refresh_tokens: Arc<InMemoryRefreshTokenRepo>,
+    ) -> Self {
         Self {
             codes: Mutex::default(),
             users,
+            refresh_tokens,
         }
     }
 }
@@ -115,12 +122,7 @@ impl AuthCodeRepo for InMemoryAuthCodeRepo {
             .collect())
     }
 
-    async fn consume(
-        &self,
-        hash: &TokenHash,
-        now: OffsetDateTime,
-        issue: CodeIssue,
-    ) -> Result<CodeConsumption> {
+    async fn consume(&self, hash: &TokenHash, exchange: &Exchange) -> Result<CodeConsumption> {
         let mut codes = lock(&self.codes);
         let Some(code) = codes.get_mut(hash) else {
             return Ok(CodeConsumption::Unknown);
@@ -128,12 +130,15 @@ impl AuthCodeRepo for InMemoryAuthCodeRepo {
         if code.consumed_at.is_some() {
             return Ok(CodeConsumption::Replayed(code.clone()));
         }
-        code.consumed_at = Some(now);
-        code.issued = Some(issue);
-        Ok(CodeConsumption::Consumed(
-            code.clone(),
-            self.users.standing(code.user_id),
-        ))
+        code.consumed_at = Some(exchange.now);
+        code.issued = Some(exchange.issue);
+        let user = self.users.standing(code.user_id);
+        if exchange.permits(code, &user)
+            && let Some(first) = exchange.first_refresh_token(code)
+        {
+            lock(&self.refresh_tokens.tokens).insert(first.hash, first);
+        }
+        Ok(CodeConsumption::Consumed(code.clone(), user))
     }
 
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {

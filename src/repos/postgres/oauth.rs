@@ -14,8 +14,8 @@ use crate::domain::{
     IssuedAccess, RefreshToken, Scope, TokenHash, UserId,
 };
 use crate::repos::{
-    AuthCodeRepo, ClientRepo, CodeConsumption, DenylistRepo, RefreshTokenRepo, RepoError, Result,
-    Rotation, RotationOutcome, UserStanding,
+    AuthCodeRepo, ClientRepo, CodeConsumption, DenylistRepo, Exchange, RefreshTokenRepo, RepoError,
+    Result, Rotation, RotationOutcome, UserStanding,
 };
 
 fn digest(bytes: Vec<u8>, column: &str) -> Result<TokenHash> {
@@ -229,25 +229,37 @@ impl AuthCodeRepo for PgAuthCodeRepo {
             .collect())
     }
 
-    async fn consume(
-        &self,
-        hash: &TokenHash,
-        now: OffsetDateTime,
-        issue: CodeIssue,
-    ) -> Result<CodeConsumption> {
+    async fn consume(&self, hash: &TokenHash, exchange: &Exchange) -> Result<CodeConsumption> {
+        // One statement: consume, read the user, and store the first refresh token only under
+        // the conditions of `Exchange::permits`. A replay's `UPDATE` waits for this
+        // statement's row lock, so it sees the code consumed only once the token is stored.
+        let first = exchange.refresh_token.zip(exchange.issue.family_id);
         let consumed: Option<ConsumedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "WITH consumed AS (UPDATE authorization_code SET consumed_at = $2, \
                issued_access_jti = $3, issued_access_expires_at = $4, issued_family_id = $5 \
-               WHERE code_hash = $1 AND consumed_at IS NULL RETURNING {CODE_COLUMNS}) \
-             SELECT consumed.*, coalesce(u.is_active, false) AS is_active, \
+               WHERE code_hash = $1 AND consumed_at IS NULL RETURNING {CODE_COLUMNS}), \
+             holder AS (SELECT consumed.*, coalesce(u.is_active, false) AS is_active, \
                coalesce(u.roles, '{{}}') AS roles \
-             FROM consumed LEFT JOIN app_user u ON u.app_user_id = consumed.app_user_id"
+               FROM consumed LEFT JOIN app_user u ON u.app_user_id = consumed.app_user_id), \
+             first_refresh AS (INSERT INTO refresh_token (token_hash, family_id, \
+               oauth_client_id, app_user_id, scope, created_at, family_expires_at, access_jti, \
+               access_expires_at) \
+               SELECT $6, $7, oauth_client_id, app_user_id, scope, $2, $8, $3, $4 FROM holder \
+               WHERE $6::bytea IS NOT NULL AND is_active AND oauth_client_id = $9 \
+                 AND redirect_uri = $10 AND $2 < expires_at AND code_challenge = $11) \
+             SELECT * FROM holder"
         )))
         .bind(hash.as_bytes().as_slice())
-        .bind(now)
-        .bind(issue.access.jti)
-        .bind(issue.access.expires_at)
-        .bind(issue.family_id)
+        .bind(exchange.now)
+        .bind(exchange.issue.access.jti)
+        .bind(exchange.issue.access.expires_at)
+        .bind(exchange.issue.family_id)
+        .bind(first.map(|(token, _)| token.as_bytes().to_vec()))
+        .bind(first.map(|(_, family_id)| family_id))
+        .bind(exchange.family_expires_at)
+        .bind(exchange.client_id.as_str())
+        .bind(exchange.redirect_uri.as_deref())
+        .bind(exchange.challenge.as_ref().map(CodeChallenge::as_str))
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
