@@ -52,9 +52,7 @@ fn access_tokens(
 
 fn argon2_verify(c: &mut Criterion) {
     let rt = runtime();
-    let hasher = rt
-        .block_on(PasswordHasher::new(Argon2Settings::PRODUCTION, 1))
-        .unwrap();
+    let hasher = PasswordHasher::new(Argon2Settings::PRODUCTION, 1).unwrap();
     let password =
         auth_service::domain::Password::parse(SecretString::from("correct horse")).unwrap();
     let hash = rt.block_on(hasher.hash(password)).unwrap();
@@ -109,7 +107,7 @@ fn refresh_rotation(c: &mut Criterion) {
         iterations: 1,
         parallelism: 1,
     };
-    let hasher = Arc::new(rt.block_on(PasswordHasher::new(cheap, 1)).unwrap());
+    let hasher = Arc::new(PasswordHasher::new(cheap, 1).unwrap());
     let accounts = AccountService::new(repos.users.clone(), hasher, shared_clock.clone(), true);
     let user = rt
         .block_on(accounts.create_user(

@@ -83,8 +83,10 @@ pub async fn build_state(
     repos: Repos,
     clock: Arc<dyn Clock>,
 ) -> Result<AppState, StartupError> {
-    let hasher =
-        Arc::new(PasswordHasher::new(config.argon2, config.password_hash_concurrency.get()).await?);
+    let hasher = Arc::new(PasswordHasher::new(
+        config.argon2,
+        config.password_hash_concurrency.get(),
+    )?);
     let metrics = Arc::new(Metrics::new());
     let limits = Arc::new(
         Limiter::new(repos.counters.clone(), clock.clone(), config.limits.clone())
@@ -292,8 +294,10 @@ pub async fn create_admin(
 ) -> Result<(), StartupError> {
     require_database(config, "create-admin")?;
     let repos = open_repos(config).await?;
-    let hasher =
-        Arc::new(PasswordHasher::new(config.argon2, config.password_hash_concurrency.get()).await?);
+    let hasher = Arc::new(PasswordHasher::new(
+        config.argon2,
+        config.password_hash_concurrency.get(),
+    )?);
     let clock: Arc<dyn Clock> = Arc::new(crate::clock::SystemClock);
     let accounts = AccountService::new(repos.users, hasher, clock, false);
     let (user, created) = accounts.ensure_admin(email, password).await?;

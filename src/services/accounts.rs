@@ -315,7 +315,7 @@ mod tests {
     };
 
     async fn service_with(users: Arc<dyn UserRepo>, argon2: Argon2Settings) -> AccountService {
-        let hasher = Arc::new(PasswordHasher::new(argon2, 1).await.unwrap());
+        let hasher = Arc::new(PasswordHasher::new(argon2, 1).unwrap());
         AccountService::new(users, hasher, Arc::new(ManualClock::starting_now()), true)
     }
 
@@ -356,7 +356,7 @@ mod tests {
 
     #[tokio::test]
     async fn registration_can_be_switched_off() {
-        let hasher = Arc::new(PasswordHasher::new(CHEAP, 1).await.unwrap());
+        let hasher = Arc::new(PasswordHasher::new(CHEAP, 1).unwrap());
         let accounts = AccountService::new(
             Arc::new(InMemoryUserRepo::default()),
             hasher,
@@ -372,7 +372,7 @@ mod tests {
     #[tokio::test]
     async fn wrong_password_unknown_email_and_disabled_account_look_the_same() {
         let users: Arc<dyn UserRepo> = Arc::new(InMemoryUserRepo::default());
-        let hasher = Arc::new(PasswordHasher::new(CHEAP, 1).await.unwrap());
+        let hasher = Arc::new(PasswordHasher::new(CHEAP, 1).unwrap());
         let accounts = AccountService::new(
             users.clone(),
             hasher.clone(),

@@ -121,7 +121,10 @@ impl Limiter {
             return Ok(Ok(()));
         }
         let now = self.clock.now();
-        let until = self.counters.marked_until(&lock_key(email), now).await?;
+        let until = self
+            .counters
+            .marked_until(&lock_key(&account(email)), now)
+            .await?;
         Ok(match until {
             Some(until) => {
                 self.metrics.rate_limited(Limit::account_lockout);
@@ -188,7 +191,7 @@ impl Limiter {
                 self.settings.lockout_base,
             );
             self.counters
-                .mark_until(&lock_key(email), now + slow_down, now)
+                .mark_until(&lock_key(&account(email)), now + slow_down, now)
                 .await?;
         }
         Ok(())
@@ -221,7 +224,7 @@ impl Limiter {
             self.settings.lockout_max,
         );
         self.counters
-            .mark_until(&lock_key(email), now + lock, now)
+            .mark_until(&lock_key(&account), now + lock, now)
             .await?;
         Ok(lock)
     }
@@ -256,9 +259,9 @@ fn bucket_name(limit: Limit) -> &'static str {
     }
 }
 
-/// The key marking an account locked until some time.
-fn lock_key(email: &str) -> String {
-    format!("{}:{}", bucket_name(Limit::account_lockout), account(email))
+/// The key marking an account (see [`account`]) locked until some time.
+fn lock_key(account: &str) -> String {
+    format!("{}:{account}", bucket_name(Limit::account_lockout))
 }
 
 /// `bucket:id:<index of the fixed window containing now>`.

@@ -54,7 +54,7 @@ impl PasswordHasher {
     ///
     /// # Errors
     /// `Internal` when the parameters are rejected by Argon2 (config validation prevents it).
-    pub async fn new(settings: Argon2Settings, concurrency: usize) -> Result<Self> {
+    pub fn new(settings: Argon2Settings, concurrency: usize) -> Result<Self> {
         let params = Params::new(
             settings.memory_kib,
             settings.iterations,
@@ -355,7 +355,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_with_the_configured_parameters() {
-        let hasher = PasswordHasher::new(CHEAP, 2).await.unwrap();
+        let hasher = PasswordHasher::new(CHEAP, 2).unwrap();
         let hash = hasher.hash(password("correct horse")).await.unwrap();
         assert!(
             hash.as_str().starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
@@ -366,7 +366,7 @@ mod tests {
 
     #[tokio::test]
     async fn verify_tells_right_from_wrong() {
-        let hasher = PasswordHasher::new(CHEAP, 2).await.unwrap();
+        let hasher = PasswordHasher::new(CHEAP, 2).unwrap();
         let hash = hasher.hash(password("correct horse")).await.unwrap();
         let right = hasher
             .verify(SecretString::from("correct horse"), Some(&hash))
@@ -388,7 +388,7 @@ mod tests {
     #[tokio::test]
     async fn hashes_interoperate_with_the_argon2_crates_own_phc_implementation() {
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-        let hasher = PasswordHasher::new(CHEAP, 1).await.unwrap();
+        let hasher = PasswordHasher::new(CHEAP, 1).unwrap();
         // Ours, checked by the crate: the format is standard PHC.
         let ours = hasher.hash(password("correct horse")).await.unwrap();
         let parsed = PasswordHash::new(ours.as_str()).unwrap();
@@ -424,7 +424,7 @@ mod tests {
 
     #[tokio::test]
     async fn working_memory_is_reused_not_reallocated_per_hash() {
-        let hasher = PasswordHasher::new(CHEAP, 2).await.unwrap();
+        let hasher = PasswordHasher::new(CHEAP, 2).unwrap();
         for _ in 0..4 {
             hasher.hash(password("correct horse")).await.unwrap();
         }
@@ -440,7 +440,7 @@ mod tests {
             iterations: 4,
             ..CHEAP
         };
-        let hasher = PasswordHasher::new(slow, 1).await.unwrap();
+        let hasher = PasswordHasher::new(slow, 1).unwrap();
         let abandoned = tokio::time::timeout(
             Duration::from_micros(100),
             hasher.hash(password("correct horse")),
@@ -468,9 +468,9 @@ mod tests {
             memory_kib: 256,
             ..CHEAP
         };
-        let old = PasswordHasher::new(larger, 1).await.unwrap();
+        let old = PasswordHasher::new(larger, 1).unwrap();
         let hash = old.hash(password("correct horse")).await.unwrap();
-        let current = PasswordHasher::new(CHEAP, 1).await.unwrap();
+        let current = PasswordHasher::new(CHEAP, 1).unwrap();
         current
             .verify(SecretString::from("correct horse"), Some(&hash))
             .await
@@ -481,7 +481,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_dummy_hash_carries_the_current_parameters_so_checking_it_costs_the_same() {
-        let hasher = PasswordHasher::new(CHEAP, 1).await.unwrap();
+        let hasher = PasswordHasher::new(CHEAP, 1).unwrap();
         let dummy = PasswordHash::new(hasher.dummy_hash.as_str()).unwrap();
         assert!(uses_params(&dummy, &hasher.params));
         let real = hasher.hash(password("correct horse")).await.unwrap();
@@ -497,7 +497,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_account_costs_one_verification_and_never_matches() {
-        let hasher = PasswordHasher::new(CHEAP, 2).await.unwrap();
+        let hasher = PasswordHasher::new(CHEAP, 2).unwrap();
         let before = hasher.verifications();
         // Even the dummy password itself must not "match" a missing account.
         let verdict = hasher
@@ -513,13 +513,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_with_other_parameters_needs_rehash() {
-        let old = PasswordHasher::new(CHEAP, 1).await.unwrap();
+        let old = PasswordHasher::new(CHEAP, 1).unwrap();
         let hash = old.hash(password("correct horse")).await.unwrap();
         let stronger = Argon2Settings {
             memory_kib: 128,
             ..CHEAP
         };
-        let new = PasswordHasher::new(stronger, 1).await.unwrap();
+        let new = PasswordHasher::new(stronger, 1).unwrap();
         let verdict = new
             .verify(SecretString::from("correct horse"), Some(&hash))
             .await
@@ -536,7 +536,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_corrupt_stored_hash_is_a_mismatch_not_an_error() {
-        let hasher = PasswordHasher::new(CHEAP, 1).await.unwrap();
+        let hasher = PasswordHasher::new(CHEAP, 1).unwrap();
         let corrupt = StoredPasswordHash::new("not a phc string".into());
         let verdict = hasher
             .verify(SecretString::from("anything"), Some(&corrupt))
