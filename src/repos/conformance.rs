@@ -79,7 +79,7 @@ macro_rules! conformance_tests {
 #[cfg(test)]
 pub(crate) use conformance_tests;
 
-fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     SystemClock.now()
 }
 
@@ -306,7 +306,7 @@ fn client(id: &str, at: OffsetDateTime) -> Client {
 }
 
 /// A stored user and client to hang codes and tokens on.
-async fn owner(repos: &Repos, at: OffsetDateTime) -> (UserId, ClientId) {
+pub(crate) async fn owner(repos: &Repos, at: OffsetDateTime) -> (UserId, ClientId) {
     let u = user(&format!("{}@example.com", Uuid::new_v4().simple()), at);
     repos.users.insert(&u).await.unwrap();
     let c = client(&Uuid::new_v4().simple().to_string(), at);
@@ -324,7 +324,7 @@ fn access(at: OffsetDateTime) -> IssuedAccess {
 /// RFC 7636 Appendix B's verifier; every code in the suite carries its challenge.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-fn code(user_id: UserId, client_id: ClientId, at: OffsetDateTime) -> AuthorizationCode {
+pub(crate) fn code(user_id: UserId, client_id: ClientId, at: OffsetDateTime) -> AuthorizationCode {
     AuthorizationCode {
         hash: OpaqueToken::generate().unwrap().hash(),
         client_id,
@@ -407,7 +407,7 @@ fn plain(at: OffsetDateTime, issue: CodeIssue) -> Exchange {
 }
 
 /// The exchange a client makes of `code` with its verifier, opening a refresh-token family.
-fn matching(code: &AuthorizationCode, at: OffsetDateTime) -> Exchange {
+pub(crate) fn matching(code: &AuthorizationCode, at: OffsetDateTime) -> Exchange {
     Exchange {
         client_id: code.client_id.clone(),
         redirect_uri: Some(code.redirect_uri.clone()),

@@ -150,5 +150,72 @@ pub(crate) fn map_err(err: sqlx::Error) -> RepoError {
 
 #[cfg(test)]
 mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::panic,
+        reason = "test code: a failed expectation is the test failing"
+    )]
+
+    use std::time::Duration;
+
+    use crate::repos::CodeConsumption;
+    use crate::repos::conformance::{code, matching, now, owner};
+
     crate::repos::conformance::conformance_tests!(super::testing::run_with_fresh_repos);
+
+    /// A deactivation that has not committed when an exchange of the user's code starts must
+    /// not be missed: the exchange waits for it and sees the user inactive. (Reading the user
+    /// from the statement's snapshot would issue tokens a racing disable never revokes.)
+    #[tokio::test]
+    async fn a_code_exchange_waits_for_a_concurrent_deactivation_of_its_user() {
+        super::testing::run_with_fresh_database(|pool| async move {
+            let repos = super::repos(pool.clone());
+            let at = now();
+            let (user_id, client_id) = owner(&repos, at).await;
+            let stored = code(user_id, client_id, at);
+            repos.codes.insert(&stored).await.unwrap();
+
+            let mut deactivation = pool.begin().await.unwrap();
+            sqlx::query("UPDATE app_user SET is_active = false WHERE app_user_id = $1")
+                .bind(user_id.as_uuid())
+                .execute(&mut *deactivation)
+                .await
+                .unwrap();
+            let exchange = matching(&stored, at);
+            let codes = repos.codes.clone();
+            let hash = stored.hash;
+            let consume = tokio::spawn({
+                let exchange = exchange.clone();
+                async move { codes.consume(&hash, &exchange).await.unwrap() }
+            });
+            let mut waited = false;
+            for _ in 0..500 {
+                if consume.is_finished() {
+                    break;
+                }
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                if waiting > 0 {
+                    waited = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            deactivation.commit().await.unwrap();
+            let outcome = consume.await.unwrap();
+            assert!(waited, "the exchange did not wait for the deactivation");
+            assert!(
+                matches!(&outcome, CodeConsumption::Consumed(_, user) if !user.is_active),
+                "{outcome:?}"
+            );
+            let refresh = exchange.refresh_token.unwrap();
+            assert_eq!(repos.refresh_tokens.find(&refresh).await.unwrap(), None);
+        })
+        .await;
+    }
 }

@@ -233,14 +233,19 @@ impl AuthCodeRepo for PgAuthCodeRepo {
         // One statement: consume, read the user, and store the first refresh token only under
         // the conditions of `Exchange::permits`. A replay's `UPDATE` waits for this
         // statement's row lock, so it sees the code consumed only once the token is stored.
+        // The user is read `FOR SHARE`, which returns the newest committed version and holds
+        // off a concurrent deactivation until this commits: a disable then finds this code's
+        // access token and refresh token to revoke, or this finds the user inactive.
         let first = exchange.refresh_token.zip(exchange.issue.family_id);
         let consumed: Option<ConsumedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "WITH consumed AS (UPDATE authorization_code SET consumed_at = $2, \
                issued_access_jti = $3, issued_access_expires_at = $4, issued_family_id = $5 \
                WHERE code_hash = $1 AND consumed_at IS NULL RETURNING {CODE_COLUMNS}), \
-             holder AS (SELECT consumed.*, coalesce(u.is_active, false) AS is_active, \
-               coalesce(u.roles, '{{}}') AS roles \
-               FROM consumed LEFT JOIN app_user u ON u.app_user_id = consumed.app_user_id), \
+             owner AS (SELECT app_user_id, is_active, roles FROM app_user \
+               WHERE app_user_id IN (SELECT app_user_id FROM consumed) FOR SHARE), \
+             holder AS (SELECT consumed.*, coalesce(owner.is_active, false) AS is_active, \
+               coalesce(owner.roles, '{{}}') AS roles \
+               FROM consumed LEFT JOIN owner ON owner.app_user_id = consumed.app_user_id), \
              first_refresh AS (INSERT INTO refresh_token (token_hash, family_id, \
                oauth_client_id, app_user_id, scope, created_at, family_expires_at, access_jti, \
                access_expires_at) \
