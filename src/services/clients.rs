@@ -6,6 +6,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use time::{Duration, OffsetDateTime};
 
 use super::oauth_error::{OAuthError, OAuthErrorCode};
 use crate::clock::Clock;
@@ -76,14 +77,18 @@ impl PresentedCredentials {
 pub struct ClientService {
     clients: Arc<dyn ClientRepo>,
     clock: Arc<dyn Clock>,
-    /// Clients never change once registered (there is no update or delete), so one found is
-    /// kept: otherwise every authorize and token request pays a database round trip for it.
-    /// Only clients that exist are kept, and at most [`MAX_CACHED_CLIENTS`] of them.
-    known: RwLock<HashMap<ClientId, Client>>,
+    /// No API changes or deletes a client, so one found is kept for [`CLIENT_CACHE_TTL`]
+    /// with the instant it was read: otherwise every authorize and token request pays a
+    /// database round trip for it. An operator's change in the database takes effect within
+    /// that time. Only clients that exist are kept, and at most [`MAX_CACHED_CLIENTS`].
+    known: RwLock<HashMap<ClientId, (Client, OffsetDateTime)>>,
 }
 
 /// Beyond this many, further clients are looked up on every request.
 const MAX_CACHED_CLIENTS: usize = 10_000;
+
+/// How long a client read from the store is used without reading it again.
+const CLIENT_CACHE_TTL: Duration = Duration::minutes(1);
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_REDIRECT_URIS: usize = 20;
@@ -237,19 +242,25 @@ impl ClientService {
             return Ok(None);
         }
         let id = ClientId::new(id);
-        if let Some(client) = self
+        let now = self.clock.now();
+        if let Some((client, read_at)) = self
             .known
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&id)
+            && now < *read_at + CLIENT_CACHE_TTL
         {
             return Ok(Some(client.clone()));
         }
         let found = self.clients.find(&id).await?;
-        if let Some(client) = &found {
-            let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
-            if known.len() < MAX_CACHED_CLIENTS {
-                known.insert(id, client.clone());
+        let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
+        match &found {
+            Some(client) if known.len() < MAX_CACHED_CLIENTS || known.contains_key(&id) => {
+                known.insert(id, (client.clone(), now));
+            }
+            Some(_) => {}
+            None => {
+                known.remove(&id);
             }
         }
         Ok(found)
@@ -297,7 +308,7 @@ impl ClientService {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
     use crate::clock::ManualClock;
@@ -307,6 +318,7 @@ mod tests {
     struct CountingRepo {
         inner: Arc<dyn ClientRepo>,
         finds: AtomicUsize,
+        deleted: AtomicBool,
     }
 
     #[async_trait::async_trait]
@@ -317,17 +329,22 @@ mod tests {
 
         async fn find(&self, id: &ClientId) -> RepoResult<Option<Client>> {
             self.finds.fetch_add(1, Ordering::Relaxed);
+            if self.deleted.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
             self.inner.find(id).await
         }
     }
 
     #[tokio::test]
-    async fn a_known_client_is_read_from_the_store_once_an_unknown_one_every_time() {
+    async fn a_known_client_is_read_from_the_store_once_a_minute_an_unknown_one_every_time() {
         let repo = Arc::new(CountingRepo {
             inner: memory::repos().clients,
             finds: AtomicUsize::new(0),
+            deleted: AtomicBool::new(false),
         });
-        let service = ClientService::new(repo.clone(), Arc::new(ManualClock::starting_now()));
+        let clock = ManualClock::starting_now();
+        let service = ClientService::new(repo.clone(), Arc::new(clock.clone()));
         let (client, _) = service
             .register(ClientRegistration {
                 redirect_uris: vec!["https://app.example/cb".into()],
@@ -344,5 +361,23 @@ mod tests {
             assert!(service.find("no-such-client").await.unwrap().is_none());
         }
         assert_eq!(repo.finds.load(Ordering::Relaxed), 4);
+
+        clock.advance(CLIENT_CACHE_TTL - Duration::SECOND);
+        assert!(service.find(client.id.as_str()).await.unwrap().is_some());
+        assert_eq!(repo.finds.load(Ordering::Relaxed), 4);
+        clock.advance(Duration::SECOND);
+        assert!(service.find(client.id.as_str()).await.unwrap().is_some());
+        assert_eq!(
+            repo.finds.load(Ordering::Relaxed),
+            5,
+            "read again after the TTL"
+        );
+
+        // An operator deletes it in the database: gone from the next read on.
+        repo.deleted.store(true, Ordering::Relaxed);
+        clock.advance(CLIENT_CACHE_TTL);
+        assert!(service.find(client.id.as_str()).await.unwrap().is_none());
+        assert!(service.find(client.id.as_str()).await.unwrap().is_none());
+        assert_eq!(repo.finds.load(Ordering::Relaxed), 7);
     }
 }
