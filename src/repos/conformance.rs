@@ -623,7 +623,7 @@ fn rotation(client_id: &ClientId, now: OffsetDateTime) -> Rotation {
         client_id: client_id.clone(),
         now,
         idle: Duration::days(7),
-        within: Scope::default(),
+        within: Some(Scope::default()),
         successor: OpaqueToken::generate().unwrap().hash(),
         access: access(now),
     }
@@ -738,13 +738,18 @@ pub async fn refresh_rotation_refuses_what_it_must_not_rotate(repos: Repos) {
     };
     refused(&revoked, &rotation(&client_id, at)).await;
     let wider = Rotation {
-        within: Scope::parse("openid email").unwrap(),
+        within: Some(Scope::parse("openid email").unwrap()),
         ..rotation(&client_id, at)
     };
     refused(&fresh(), &wider).await;
+    let unknown_scope = Rotation {
+        within: None,
+        ..rotation(&client_id, at)
+    };
+    refused(&fresh(), &unknown_scope).await;
 
     let narrower = Rotation {
-        within: Scope::parse("profile").unwrap(),
+        within: Some(Scope::parse("profile").unwrap()),
         ..rotation(&client_id, at + idle - Duration::seconds(1))
     };
     let token = fresh();

@@ -263,8 +263,9 @@ pub struct Rotation {
     pub now: OffsetDateTime,
     /// A token issued this long before `now` or earlier has expired.
     pub idle: Duration,
-    /// A scope the caller wants the token to cover (empty: no condition).
-    pub within: Scope,
+    /// A scope the caller wants the token to cover (empty: no condition). `None` when the
+    /// request named a scope this server does not know, which no token covers.
+    pub within: Option<Scope>,
     /// The successor's digest.
     pub successor: TokenHash,
     /// The access token issued with the successor.
@@ -278,7 +279,10 @@ impl Rotation {
     pub fn permits(&self, token: &RefreshToken, user: &UserStanding) -> bool {
         token.client_id == self.client_id
             && token.is_live_at(self.now, self.idle)
-            && self.within.is_subset_of(&token.scope)
+            && self
+                .within
+                .as_ref()
+                .is_some_and(|within| within.is_subset_of(&token.scope))
             && user.is_active
     }
 

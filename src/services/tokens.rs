@@ -220,7 +220,9 @@ impl TokenService {
         }
         let presented =
             presented.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-        let within = requested_scope(scope)?;
+        // An unknown scope is refused only after the token checks, so a reused token is
+        // still detected (and its family revoked) whatever scope comes with it.
+        let within = requested_scope(scope).ok();
         let now = self.clock.now();
         let secret = OpaqueToken::generate().map_err(super::Error::from)?;
         let rotation = Rotation {
@@ -243,7 +245,7 @@ impl TokenService {
             RotationOutcome::Unknown => return Err(invalid_refresh_token()),
         };
         // The access token may be narrower; the refresh token keeps the grant (RFC 6749 §6).
-        let scope = granted(rotation.within, &token.scope)?;
+        let scope = covered(rotation.within.as_ref(), &token.scope)?;
         let access_token = self.access.sign(
             rotation.access,
             &Subject::User(token.user_id),
@@ -255,7 +257,8 @@ impl TokenService {
     }
 
     /// Why a rotation was refused. Presenting a used token (or one a concurrent call rotated
-    /// since the repository read it) is reuse, and revokes the family before answering.
+    /// since the repository read it) is reuse, and revokes the family before answering. A
+    /// token that looked rotatable but was revoked meanwhile is merely invalid.
     async fn refusal(
         &self,
         rotation: &Rotation,
@@ -265,16 +268,24 @@ impl TokenService {
         if token.client_id != rotation.client_id {
             return Ok(invalid_refresh_token());
         }
-        if token.used_at.is_some() || rotation.permits(token, user) {
+        let rotated_meanwhile = token.used_at.is_none()
+            && rotation.permits(token, user)
+            && self
+                .refresh_tokens
+                .find(&token.hash)
+                .await?
+                .is_some_and(|now| now.used_at.is_some());
+        if token.used_at.is_some() || rotated_meanwhile {
             self.revoke_family(token.family_id, rotation.now).await?;
             self.metrics.refresh_reuse_detected();
             tracing::warn!(client_id = %rotation.client_id, "refresh token reused; its family was revoked");
             return Ok(invalid_refresh_token());
         }
-        if !token.is_live_at(rotation.now, rotation.idle) {
+        if !token.is_live_at(rotation.now, rotation.idle) || rotation.permits(token, user) {
+            // Expired, or revoked by a concurrent call since the repository read it.
             return Ok(invalid_refresh_token());
         }
-        if let Err(too_wide) = granted(rotation.within.clone(), &token.scope) {
+        if let Err(too_wide) = covered(rotation.within.as_ref(), &token.scope) {
             return Ok(too_wide);
         }
         Ok(user_gone())
@@ -440,6 +451,15 @@ fn narrowed(requested: Option<&str>, allowed: &Scope) -> Result<Scope> {
 /// A requested scope; empty when none was asked for.
 fn requested_scope(raw: Option<&str>) -> Result<Scope> {
     Scope::parse(raw.unwrap_or_default()).map_err(|_| scope_too_wide())
+}
+
+/// What a refresh may grant: `requested` within `allowed` (see [`granted`]); nothing when the
+/// request named an unknown scope.
+fn covered(requested: Option<&Scope>, allowed: &Scope) -> Result<Scope> {
+    requested.map_or_else(
+        || Err(scope_too_wide()),
+        |requested| granted(requested.clone(), allowed),
+    )
 }
 
 /// `requested` if it is within `allowed`; `allowed` itself when `requested` is empty.

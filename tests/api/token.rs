@@ -183,6 +183,53 @@ async fn refresh_rotates_and_a_reused_token_kills_the_family() {
 }
 
 #[tokio::test]
+async fn a_reused_token_kills_the_family_whatever_scope_comes_with_it() {
+    let app = TestApp::new().await;
+    let (client, first) = app.signed_in_tokens().await;
+    let first_refresh = first["refresh_token"].as_str().unwrap();
+    let second = app.refresh(&client.id, first_refresh).await.json();
+    let second_refresh = second["refresh_token"].as_str().unwrap();
+
+    let reuse = app
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", first_refresh),
+                ("client_id", &client.id),
+                ("scope", "no-such-scope"),
+            ],
+            &[],
+        )
+        .await;
+    reuse.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    app.refresh(&client.id, second_refresh)
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+}
+
+#[tokio::test]
+async fn an_unknown_scope_on_a_live_token_is_invalid_scope_and_keeps_the_token() {
+    let app = TestApp::new().await;
+    let (client, first) = app.signed_in_tokens().await;
+    let refresh = first["refresh_token"].as_str().unwrap();
+    app.post_form(
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", &client.id),
+            ("scope", "no-such-scope"),
+        ],
+        &[],
+    )
+    .await
+    .assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_scope");
+    let next = app.refresh(&client.id, refresh).await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.text());
+}
+
+#[tokio::test]
 async fn refresh_may_narrow_the_scope_but_never_widen_it() {
     let app = TestApp::new().await;
     let (client, first) = app.signed_in_tokens().await;

@@ -462,7 +462,7 @@ impl RefreshTokenRepo for PgRefreshTokenRepo {
         .bind(rotation.now)
         .bind(rotation.client_id.as_str())
         .bind(rotation.now - rotation.idle)
-        .bind(rotation.within.to_string())
+        .bind(rotation.within.as_ref().map(Scope::to_string))
         .bind(rotation.successor.as_bytes().as_slice())
         .bind(rotation.access.jti)
         .bind(rotation.access.expires_at)
