@@ -245,6 +245,26 @@ impl TestApp {
         .await
     }
 
+    /// Refreshes as a public client, asking for `scope`.
+    pub async fn refresh_with_scope(
+        &self,
+        client_id: &str,
+        refresh_token: &str,
+        scope: &str,
+    ) -> TestResponse {
+        self.post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", client_id),
+                ("scope", scope),
+            ],
+            &[],
+        )
+        .await
+    }
+
     /// Grants `admin` to the account with this email, straight in the store (as
     /// `create-admin` does).
     pub async fn promote(&self, email: &str) {

@@ -191,16 +191,7 @@ async fn a_reused_token_kills_the_family_whatever_scope_comes_with_it() {
     let second_refresh = second["refresh_token"].as_str().unwrap();
 
     let reuse = app
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", first_refresh),
-                ("client_id", &client.id),
-                ("scope", "no-such-scope"),
-            ],
-            &[],
-        )
+        .refresh_with_scope(&client.id, first_refresh, "no-such-scope")
         .await;
     reuse.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     app.refresh(&client.id, second_refresh)
@@ -213,18 +204,9 @@ async fn an_unknown_scope_on_a_live_token_is_invalid_scope_and_keeps_the_token()
     let app = TestApp::new().await;
     let (client, first) = app.signed_in_tokens().await;
     let refresh = first["refresh_token"].as_str().unwrap();
-    app.post_form(
-        "/oauth/token",
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh),
-            ("client_id", &client.id),
-            ("scope", "no-such-scope"),
-        ],
-        &[],
-    )
-    .await
-    .assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_scope");
+    app.refresh_with_scope(&client.id, refresh, "no-such-scope")
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_scope");
     let next = app.refresh(&client.id, refresh).await;
     assert_eq!(next.status, StatusCode::OK, "{}", next.text());
 }
@@ -235,31 +217,11 @@ async fn refresh_may_narrow_the_scope_but_never_widen_it() {
     let (client, first) = app.signed_in_tokens().await;
     let refresh = first["refresh_token"].as_str().unwrap();
     let wide = app
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh),
-                ("client_id", &client.id),
-                ("scope", "openid offline_access"),
-            ],
-            &[],
-        )
+        .refresh_with_scope(&client.id, refresh, "openid offline_access")
         .await;
     wide.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_scope");
 
-    let narrow = app
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh),
-                ("client_id", &client.id),
-                ("scope", "openid"),
-            ],
-            &[],
-        )
-        .await;
+    let narrow = app.refresh_with_scope(&client.id, refresh, "openid").await;
     assert_eq!(narrow.status, StatusCode::OK, "{}", narrow.text());
     assert_eq!(narrow.json()["scope"], "openid");
     let access = narrow.json()["access_token"].as_str().unwrap().to_owned();
@@ -268,18 +230,7 @@ async fn refresh_may_narrow_the_scope_but_never_widen_it() {
 
     // RFC 6749 §6: the new refresh token keeps the original grant; an empty scope is none.
     let next = narrow.json()["refresh_token"].as_str().unwrap().to_owned();
-    let after = app
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &next),
-                ("client_id", &client.id),
-                ("scope", ""),
-            ],
-            &[],
-        )
-        .await;
+    let after = app.refresh_with_scope(&client.id, &next, "").await;
     assert_eq!(after.json()["scope"], "email openid profile");
 }
 
