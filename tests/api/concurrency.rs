@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use auth_service::repos::postgres::{self, testing::run_with_fresh_database};
+use auth_service::domain::TokenHash;
+use auth_service::repos::postgres;
+use auth_service::repos::postgres::testing::{
+    run_with_fresh_database, some_session_waits_for_a_lock,
+};
 use axum::http::StatusCode;
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
@@ -246,6 +250,45 @@ async fn concurrent_removals_of_the_last_two_owners_on_two_postgres_instances_le
             codes.sort_unstable();
             assert_eq!(codes, [204, 409], "round {round}");
         }
+    })
+    .await;
+}
+
+/// A refresh whose token a concurrent revocation (logout, RFC 7009, a disable) holds is refused
+/// once the revocation commits, and is no reuse: the reuse alarm stays quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_racing_a_revocation_is_refused_without_a_reuse_alarm() {
+    run_with_fresh_database(|pool| async move {
+        let key = key_file();
+        let env = [
+            ("JWT_SIGNING_KEY_FILE", key.to_str().unwrap()),
+            ("METRICS_ENABLED", "true"),
+        ];
+        let app = Arc::new(TestApp::with(&env, postgres::repos(pool.clone())).await);
+        let (client, tokens) = app.signed_in_tokens().await;
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+        let mut revocation = pool.begin().await.unwrap();
+        sqlx::query("UPDATE refresh_token SET revoked_at = now() WHERE token_hash = $1")
+            .bind(TokenHash::of(&refresh).as_bytes().as_slice())
+            .execute(&mut *revocation)
+            .await
+            .unwrap();
+        let pending = tokio::spawn({
+            let app = app.clone();
+            async move { app.refresh(&client.id, &refresh).await }
+        });
+        let waited = some_session_waits_for_a_lock(&pool, || pending.is_finished()).await;
+        revocation.commit().await.unwrap();
+        let response = pending.await.unwrap();
+
+        assert!(waited, "the refresh did not wait for the revocation");
+        response.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+        let metrics = app.get("/metrics", &[]).await.text();
+        assert!(
+            metrics.contains("auth_refresh_token_reuse_detected_total 0"),
+            "{metrics}"
+        );
     })
     .await;
 }

@@ -156,8 +156,6 @@ mod tests {
         reason = "test code: a failed expectation is the test failing"
     )]
 
-    use std::time::Duration;
-
     use crate::repos::CodeConsumption;
     use crate::repos::conformance::{code, matching, now, owner};
 
@@ -188,24 +186,9 @@ mod tests {
                 let exchange = exchange.clone();
                 async move { codes.consume(&hash, &exchange).await.unwrap() }
             });
-            let mut waited = false;
-            for _ in 0..500 {
-                if consume.is_finished() {
-                    break;
-                }
-                let waiting: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                )
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-                if waiting > 0 {
-                    waited = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            let waited =
+                super::testing::some_session_waits_for_a_lock(&pool, || consume.is_finished())
+                    .await;
             deactivation.commit().await.unwrap();
             let outcome = consume.await.unwrap();
             assert!(waited, "the exchange did not wait for the deactivation");

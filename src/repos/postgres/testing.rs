@@ -78,3 +78,28 @@ where
         std::panic::resume_unwind(join_error.into_panic());
     }
 }
+
+/// Waits (up to five seconds) until a session of this database waits for a lock, or until
+/// `done` says the work that might wait has finished; returns whether one waited.
+///
+/// # Panics
+/// When the database cannot be queried.
+pub async fn some_session_waits_for_a_lock(pool: &PgPool, done: impl Fn() -> bool) -> bool {
+    for _ in 0..500 {
+        if done() {
+            return false;
+        }
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("read pg_stat_activity");
+        if waiting > 0 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
