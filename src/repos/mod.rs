@@ -277,13 +277,18 @@ impl Rotation {
     /// implementation of [`RefreshTokenRepo::rotate`] checks.
     #[must_use]
     pub fn permits(&self, token: &RefreshToken, user: &UserStanding) -> bool {
-        token.client_id == self.client_id
-            && token.is_live_at(self.now, self.idle)
+        self.admits(token, user)
             && self
                 .within
                 .as_ref()
                 .is_some_and(|within| within.is_subset_of(&token.scope))
-            && user.is_active
+    }
+
+    /// [`Self::permits`] without the scope: the token is this client's, live, and its user
+    /// active.
+    #[must_use]
+    pub fn admits(&self, token: &RefreshToken, user: &UserStanding) -> bool {
+        token.client_id == self.client_id && token.is_live_at(self.now, self.idle) && user.is_active
     }
 
     /// The token that replaces `token`: same family, client, user, scope and family end.

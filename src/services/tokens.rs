@@ -256,9 +256,10 @@ impl TokenService {
         Ok(self.response(access_token, Some(secret.expose().to_owned()), &scope))
     }
 
-    /// Why a rotation was refused. Presenting a used token (or one a concurrent call rotated
-    /// since the repository read it) is reuse, and revokes the family before answering. A
-    /// token that looked rotatable but was revoked meanwhile is merely invalid.
+    /// Why a rotation was refused. Presenting a used token is reuse, and revokes the family
+    /// before answering; so is presenting one a concurrent call rotated after the repository
+    /// read it, whatever scope came with it. A token that looked usable is therefore read
+    /// again: revoked meanwhile, it is merely invalid.
     async fn refusal(
         &self,
         rotation: &Rotation,
@@ -268,21 +269,21 @@ impl TokenService {
         if token.client_id != rotation.client_id {
             return Ok(invalid_refresh_token());
         }
-        let rotated_meanwhile = token.used_at.is_none()
-            && rotation.permits(token, user)
-            && self
-                .refresh_tokens
-                .find(&token.hash)
-                .await?
-                .is_some_and(|now| now.used_at.is_some());
-        if token.used_at.is_some() || rotated_meanwhile {
+        let token = if token.used_at.is_none() && rotation.admits(token, user) {
+            match self.refresh_tokens.find(&token.hash).await? {
+                Some(current) => current,
+                None => return Ok(invalid_refresh_token()),
+            }
+        } else {
+            token.clone()
+        };
+        if token.used_at.is_some() {
             self.revoke_family(token.family_id, rotation.now).await?;
             self.metrics.refresh_reuse_detected();
             tracing::warn!(client_id = %rotation.client_id, "refresh token reused; its family was revoked");
             return Ok(invalid_refresh_token());
         }
-        if !token.is_live_at(rotation.now, rotation.idle) || rotation.permits(token, user) {
-            // Expired, or revoked by a concurrent call since the repository read it.
+        if !token.is_live_at(rotation.now, rotation.idle) {
             return Ok(invalid_refresh_token());
         }
         if let Err(too_wide) = covered(rotation.within.as_ref(), &token.scope) {
