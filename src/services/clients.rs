@@ -243,25 +243,37 @@ impl ClientService {
         }
         let id = ClientId::new(id);
         let now = self.clock.now();
-        if let Some((client, read_at)) = self
+        let cached = self
             .known
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&id)
-            && now < *read_at + CLIENT_CACHE_TTL
-        {
-            return Ok(Some(client.clone()));
-        }
+            .cloned();
+        let stale = match cached {
+            Some((client, read_at)) if now < read_at + CLIENT_CACHE_TTL => {
+                return Ok(Some(client));
+            }
+            Some(_) => true,
+            None => false,
+        };
         let found = self.clients.find(&id).await?;
-        let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
         match &found {
-            Some(client) if known.len() < MAX_CACHED_CLIENTS || known.contains_key(&id) => {
-                known.insert(id, (client.clone(), now));
+            Some(client) => {
+                let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
+                if known.len() >= MAX_CACHED_CLIENTS && !known.contains_key(&id) {
+                    known.retain(|_, (_, read_at)| now < *read_at + CLIENT_CACHE_TTL);
+                }
+                if known.len() < MAX_CACHED_CLIENTS || known.contains_key(&id) {
+                    known.insert(id, (client.clone(), now));
+                }
             }
-            Some(_) => {}
-            None => {
-                known.remove(&id);
+            None if stale => {
+                self.known
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&id);
             }
+            None => {}
         }
         Ok(found)
     }
@@ -379,5 +391,51 @@ mod tests {
         assert!(service.find(client.id.as_str()).await.unwrap().is_none());
         assert!(service.find(client.id.as_str()).await.unwrap().is_none());
         assert_eq!(repo.finds.load(Ordering::Relaxed), 7);
+    }
+
+    #[tokio::test]
+    async fn a_full_cache_makes_room_by_dropping_expired_clients() {
+        let repo = Arc::new(CountingRepo {
+            inner: memory::repos().clients,
+            finds: AtomicUsize::new(0),
+            deleted: AtomicBool::new(false),
+        });
+        let clock = ManualClock::starting_now();
+        let service = ClientService::new(repo.clone(), Arc::new(clock.clone()));
+        let register = async || {
+            service
+                .register(ClientRegistration {
+                    redirect_uris: vec!["https://app.example/cb".into()],
+                    ..ClientRegistration::default()
+                })
+                .await
+                .unwrap()
+                .0
+        };
+        for _ in 0..MAX_CACHED_CLIENTS {
+            let client = register().await;
+            service.find(client.id.as_str()).await.unwrap().unwrap();
+        }
+        let latecomer = register().await;
+        let reads = async |n| {
+            for _ in 0..n {
+                service.find(latecomer.id.as_str()).await.unwrap().unwrap();
+            }
+        };
+        let before = repo.finds.load(Ordering::Relaxed);
+        reads(2).await;
+        assert_eq!(
+            repo.finds.load(Ordering::Relaxed),
+            before + 2,
+            "full of live clients: not cached"
+        );
+
+        clock.advance(CLIENT_CACHE_TTL);
+        reads(2).await;
+        assert_eq!(
+            repo.finds.load(Ordering::Relaxed),
+            before + 3,
+            "the expired ones made room"
+        );
     }
 }
