@@ -121,8 +121,9 @@ pub(crate) async fn delete_batch(
     Ok(deleted.rows_affected())
 }
 
-/// Translates sqlx errors: known unique constraints become `Conflict`, lost connections
-/// `Unavailable` (503, retryable), the rest `Unexpected`.
+/// Translates sqlx errors: known unique constraints become `Conflict`, lost connections,
+/// deadlocks and serialization failures `Unavailable` (503, retryable), the rest
+/// `Unexpected`.
 pub(crate) fn map_err(err: sqlx::Error) -> RepoError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -138,6 +139,10 @@ pub(crate) fn map_err(err: sqlx::Error) -> RepoError {
                 Some(constraint) => RepoError::Conflict { constraint },
                 None => RepoError::Unexpected(err.to_string()),
             }
+        }
+        // A deadlock or serialization failure aborts only this attempt: retryable.
+        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")) => {
+            RepoError::Unavailable(err.to_string())
         }
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
