@@ -348,8 +348,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_known_client_is_read_from_the_store_once_a_minute_an_unknown_one_every_time() {
+    /// A service on a counting in-memory store, with a clock the test moves.
+    fn counted() -> (Arc<CountingRepo>, ManualClock, ClientService) {
         let repo = Arc::new(CountingRepo {
             inner: memory::repos().clients,
             finds: AtomicUsize::new(0),
@@ -357,6 +357,12 @@ mod tests {
         });
         let clock = ManualClock::starting_now();
         let service = ClientService::new(repo.clone(), Arc::new(clock.clone()));
+        (repo, clock, service)
+    }
+
+    #[tokio::test]
+    async fn a_known_client_is_read_from_the_store_once_a_minute_an_unknown_one_every_time() {
+        let (repo, clock, service) = counted();
         let (client, _) = service
             .register(ClientRegistration {
                 redirect_uris: vec!["https://app.example/cb".into()],
@@ -395,13 +401,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_cache_makes_room_by_dropping_expired_clients() {
-        let repo = Arc::new(CountingRepo {
-            inner: memory::repos().clients,
-            finds: AtomicUsize::new(0),
-            deleted: AtomicBool::new(false),
-        });
-        let clock = ManualClock::starting_now();
-        let service = ClientService::new(repo.clone(), Arc::new(clock.clone()));
+        let (repo, clock, service) = counted();
         let register = async || {
             service
                 .register(ClientRegistration {
