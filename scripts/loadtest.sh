@@ -11,13 +11,15 @@ seconds="${LOADTEST_SECONDS:-10}"
 concurrency="${LOADTEST_CONCURRENCY:-32}"
 workloads="${LOADTEST_WORKLOADS:-W1,W2,W3,W4,W5}"
 runs="${LOADTEST_RUNS:-3}"
+# Another build of the server (say, an older commit's) to compare with this one.
+server="${LOADTEST_SERVER_BIN:-./target/release/auth-service}"
 base="http://127.0.0.1:$port"
 
 cargo build --release --locked --bin auth-service --example loadtest
 
 started=$(date +%s%N)
 APP_ENV=dev LOG_LEVEL=warning RATE_LIMIT_ENABLED=false PORT="$port" \
-  DATABASE_URL="${LOADTEST_DATABASE_URL:-}" REDIS_URL= ./target/release/auth-service &
+  DATABASE_URL="${LOADTEST_DATABASE_URL:-}" REDIS_URL= "$server" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true' EXIT
 until curl -sf -o /dev/null "$base/health"; do
