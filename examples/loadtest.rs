@@ -261,17 +261,7 @@ async fn run_raw_get(
                 let mut tally = Tally::default();
                 let mut connection = RawConnection::open(&addr).await;
                 while Instant::now() < deadline {
-                    let started = Instant::now();
-                    match connection.get(&request).await {
-                        Some(200) => tally
-                            .latencies
-                            .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)),
-                        Some(_) => tally.errors += 1,
-                        None => {
-                            tally.errors += 1;
-                            connection = RawConnection::open(&addr).await;
-                        }
-                    }
+                    timed_get(&mut connection, &addr, &request, &mut tally).await;
                 }
                 tally
             })
@@ -293,20 +283,26 @@ async fn probe_health(base: &str, duration: Duration) -> Tally {
     let mut tally = Tally::default();
     let deadline = Instant::now() + duration;
     while Instant::now() < deadline {
-        let started = Instant::now();
-        match connection.get(&request).await {
-            Some(200) => tally
-                .latencies
-                .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)),
-            Some(_) => tally.errors += 1,
-            None => {
-                tally.errors += 1;
-                connection = RawConnection::open(&addr).await;
-            }
-        }
+        timed_get(&mut connection, &addr, &request, &mut tally).await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tally
+}
+
+/// One timed `GET` on `connection`: a 200 adds its latency, anything else an error; a broken
+/// connection is replaced.
+async fn timed_get(connection: &mut RawConnection, addr: &str, request: &[u8], tally: &mut Tally) {
+    let started = Instant::now();
+    match connection.get(request).await {
+        Some(200) => tally
+            .latencies
+            .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)),
+        Some(_) => tally.errors += 1,
+        None => {
+            tally.errors += 1;
+            *connection = RawConnection::open(addr).await;
+        }
+    }
 }
 
 /// A kept-alive HTTP/1.1 connection that reads `Content-Length`-framed responses.
