@@ -146,7 +146,7 @@ fn refresh_rotation(c: &mut Criterion) {
         family_id: uuid::Uuid::new_v4(),
         client_id: client.id.clone(),
         user_id: user.id,
-        scope: client.scope.clone(),
+        scope: client.scope,
         created_at: now,
         family_expires_at: now + time::Duration::days(30),
         used_at: None,

@@ -202,7 +202,7 @@ impl Exchange {
             family_id: self.issue.family_id?,
             client_id: code.client_id.clone(),
             user_id: code.user_id,
-            scope: code.scope.clone(),
+            scope: code.scope,
             created_at: self.now,
             family_expires_at: self.family_expires_at,
             used_at: None,

@@ -166,7 +166,7 @@ impl AuthorizeService {
             })?;
         // An empty scope is no scope parameter: the client's registered scopes (RFC 6749 §3.3).
         let scope = match request.scope.as_deref().filter(|raw| !raw.is_empty()) {
-            None => client.scope.clone(),
+            None => client.scope,
             Some(raw) => Scope::parse(raw)
                 .map_err(|_| redirect(OAuthErrorCode::InvalidScope, "unknown scope"))?,
         };
@@ -203,7 +203,7 @@ impl AuthorizeService {
                 client_id: valid.client_id.clone(),
                 user_id: user,
                 redirect_uri: valid.redirect_uri.clone(),
-                scope: valid.scope.clone(),
+                scope: valid.scope,
                 challenge: valid.challenge.clone(),
                 created_at: now,
                 expires_at: now + self.code_ttl,

@@ -459,14 +459,14 @@ fn requested_scope(raw: Option<&str>) -> Result<Scope> {
 fn covered(requested: Option<&Scope>, allowed: &Scope) -> Result<Scope> {
     requested.map_or_else(
         || Err(scope_too_wide()),
-        |requested| granted(requested.clone(), allowed),
+        |requested| granted(*requested, allowed),
     )
 }
 
 /// `requested` if it is within `allowed`; `allowed` itself when `requested` is empty.
 fn granted(requested: Scope, allowed: &Scope) -> Result<Scope> {
     if requested.is_empty() {
-        Ok(allowed.clone())
+        Ok(*allowed)
     } else if requested.is_subset_of(allowed) {
         Ok(requested)
     } else {
