@@ -18,8 +18,8 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    CLIENT_ID_UNIQUE, CodeConsumption, Exchange, MEMBERSHIP_UNIQUE, ORG_SLUG_UNIQUE, OwnerGuarded,
-    RepoError, Repos, Rotation, RotationOutcome, USER_EMAIL_UNIQUE, UserStanding,
+    CLIENT_ID_UNIQUE, CodeConsumption, Exchange, MEMBERSHIP_UNIQUE, ORG_SLUG_UNIQUE, OrgActor,
+    OwnerGuarded, RepoError, Repos, Rotation, RotationOutcome, USER_EMAIL_UNIQUE, UserStanding,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::{
@@ -65,6 +65,7 @@ macro_rules! conformance_tests {
             org_keeps_its_last_owner,
             org_concurrent_removals_of_the_last_two_owners_leave_one,
             org_changes_refuse_a_role_that_changed_since_it_was_checked,
+            org_changes_refuse_an_actor_whose_role_changed_since_it_was_checked,
         );
     };
     (@cases $runner:path; $($case:ident),* $(,)?) => {
@@ -1050,7 +1051,8 @@ pub async fn marks_hold_until_their_end(repos: Repos) {
     assert_eq!(repos.counters.marked_until(&key, at).await.unwrap(), None);
 }
 
-async fn stored_user(repos: &Repos) -> UserId {
+/// A new active user, stored.
+pub(crate) async fn stored_user(repos: &Repos) -> UserId {
     let u = user(&format!("{}@example.com", Uuid::new_v4().simple()), now());
     repos.users.insert(&u).await.unwrap();
     u.id
@@ -1111,6 +1113,14 @@ pub async fn org_create_find_and_list(repos: Repos) {
     );
 }
 
+/// Adds a member with nobody to re-check, as a platform admin would.
+async fn joins(repos: &Repos, membership: Membership) {
+    assert_eq!(
+        repos.orgs.add_member(&membership, None).await.unwrap(),
+        OwnerGuarded::Done
+    );
+}
+
 pub async fn org_members_are_unique(repos: Repos) {
     let owner = stored_user(&repos).await;
     let bob = stored_user(&repos).await;
@@ -1120,14 +1130,10 @@ pub async fn org_members_are_unique(repos: Repos) {
         .create(&acme, &member(acme.id, owner, OrgRole::Owner))
         .await
         .unwrap();
-    repos
-        .orgs
-        .add_member(&member(acme.id, bob, OrgRole::Member))
-        .await
-        .unwrap();
+    joins(&repos, member(acme.id, bob, OrgRole::Member)).await;
     let again = repos
         .orgs
-        .add_member(&member(acme.id, bob, OrgRole::Admin))
+        .add_member(&member(acme.id, bob, OrgRole::Admin), None)
         .await;
     assert!(
         matches!(again, Err(RepoError::Conflict { constraint }) if constraint == MEMBERSHIP_UNIQUE),
@@ -1163,7 +1169,7 @@ pub async fn org_keeps_its_last_owner(repos: Repos) {
     assert_eq!(
         repos
             .orgs
-            .remove_member(acme.id, owner, Some(OrgRole::Owner))
+            .remove_member(acme.id, owner, Some(OrgRole::Owner), None)
             .await
             .unwrap(),
         OwnerGuarded::LastOwner
@@ -1171,7 +1177,7 @@ pub async fn org_keeps_its_last_owner(repos: Repos) {
     assert_eq!(
         repos
             .orgs
-            .set_role(acme.id, owner, OrgRole::Admin, OrgRole::Owner)
+            .set_role(acme.id, owner, OrgRole::Admin, OrgRole::Owner, None)
             .await
             .unwrap(),
         OwnerGuarded::LastOwner
@@ -1179,7 +1185,7 @@ pub async fn org_keeps_its_last_owner(repos: Repos) {
     assert_eq!(
         repos
             .orgs
-            .set_role(acme.id, other, OrgRole::Admin, OrgRole::Member)
+            .set_role(acme.id, other, OrgRole::Admin, OrgRole::Member, None)
             .await
             .unwrap(),
         OwnerGuarded::NotMember
@@ -1187,21 +1193,17 @@ pub async fn org_keeps_its_last_owner(repos: Repos) {
     assert_eq!(
         repos
             .orgs
-            .remove_member(acme.id, other, None)
+            .remove_member(acme.id, other, None, None)
             .await
             .unwrap(),
         OwnerGuarded::NotMember
     );
 
-    repos
-        .orgs
-        .add_member(&member(acme.id, other, OrgRole::Member))
-        .await
-        .unwrap();
+    joins(&repos, member(acme.id, other, OrgRole::Member)).await;
     assert_eq!(
         repos
             .orgs
-            .set_role(acme.id, other, OrgRole::Owner, OrgRole::Member)
+            .set_role(acme.id, other, OrgRole::Owner, OrgRole::Member, None)
             .await
             .unwrap(),
         OwnerGuarded::Done
@@ -1209,7 +1211,7 @@ pub async fn org_keeps_its_last_owner(repos: Repos) {
     assert_eq!(
         repos
             .orgs
-            .set_role(acme.id, owner, OrgRole::Member, OrgRole::Owner)
+            .set_role(acme.id, owner, OrgRole::Member, OrgRole::Owner, None)
             .await
             .unwrap(),
         OwnerGuarded::Done
@@ -1217,7 +1219,7 @@ pub async fn org_keeps_its_last_owner(repos: Repos) {
     assert_eq!(
         repos
             .orgs
-            .remove_member(acme.id, owner, Some(OrgRole::Member))
+            .remove_member(acme.id, owner, Some(OrgRole::Member), None)
             .await
             .unwrap(),
         OwnerGuarded::Done
@@ -1239,16 +1241,12 @@ pub async fn org_concurrent_removals_of_the_last_two_owners_leave_one(repos: Rep
             .create(&acme, &member(acme.id, a, OrgRole::Owner))
             .await
             .unwrap();
-        repos
-            .orgs
-            .add_member(&member(acme.id, b, OrgRole::Owner))
-            .await
-            .unwrap();
+        joins(&repos, member(acme.id, b, OrgRole::Owner)).await;
 
         let remove_a = tokio::spawn({
             let orgs = repos.orgs.clone();
             async move {
-                orgs.remove_member(acme.id, a, Some(OrgRole::Owner))
+                orgs.remove_member(acme.id, a, Some(OrgRole::Owner), None)
                     .await
                     .unwrap()
             }
@@ -1256,7 +1254,7 @@ pub async fn org_concurrent_removals_of_the_last_two_owners_leave_one(repos: Rep
         let demote_b = tokio::spawn({
             let orgs = repos.orgs.clone();
             async move {
-                orgs.set_role(acme.id, b, OrgRole::Member, OrgRole::Owner)
+                orgs.set_role(acme.id, b, OrgRole::Member, OrgRole::Owner, None)
                     .await
                     .unwrap()
             }
@@ -1291,16 +1289,12 @@ pub async fn org_changes_refuse_a_role_that_changed_since_it_was_checked(repos: 
         .create(&acme, &member(acme.id, owner, OrgRole::Owner))
         .await
         .unwrap();
-    repos
-        .orgs
-        .add_member(&member(acme.id, target, OrgRole::Member))
-        .await
-        .unwrap();
+    joins(&repos, member(acme.id, target, OrgRole::Member)).await;
     // Promoted after someone checked it as a plain member.
     assert_eq!(
         repos
             .orgs
-            .set_role(acme.id, target, OrgRole::Owner, OrgRole::Member)
+            .set_role(acme.id, target, OrgRole::Owner, OrgRole::Member, None)
             .await
             .unwrap(),
         OwnerGuarded::Done
@@ -1308,7 +1302,7 @@ pub async fn org_changes_refuse_a_role_that_changed_since_it_was_checked(repos: 
     assert_eq!(
         repos
             .orgs
-            .remove_member(acme.id, target, Some(OrgRole::Member))
+            .remove_member(acme.id, target, Some(OrgRole::Member), None)
             .await
             .unwrap(),
         OwnerGuarded::RoleChanged
@@ -1316,7 +1310,7 @@ pub async fn org_changes_refuse_a_role_that_changed_since_it_was_checked(repos: 
     assert_eq!(
         repos
             .orgs
-            .set_role(acme.id, target, OrgRole::Admin, OrgRole::Member)
+            .set_role(acme.id, target, OrgRole::Admin, OrgRole::Member, None)
             .await
             .unwrap(),
         OwnerGuarded::RoleChanged
@@ -1324,5 +1318,99 @@ pub async fn org_changes_refuse_a_role_that_changed_since_it_was_checked(repos: 
     assert_eq!(
         repos.orgs.role_of(acme.id, target).await.unwrap(),
         Some(OrgRole::Owner)
+    );
+}
+
+pub async fn org_changes_refuse_an_actor_whose_role_changed_since_it_was_checked(repos: Repos) {
+    let owner = stored_user(&repos).await;
+    let admin = stored_user(&repos).await;
+    let target = stored_user(&repos).await;
+    let newcomer = stored_user(&repos).await;
+    let acme = org(&format!("acme-{}", Uuid::new_v4().simple()));
+    repos
+        .orgs
+        .create(&acme, &member(acme.id, owner, OrgRole::Owner))
+        .await
+        .unwrap();
+    joins(&repos, member(acme.id, admin, OrgRole::Admin)).await;
+    joins(&repos, member(acme.id, target, OrgRole::Member)).await;
+    // Checked as an admin, then demoted before the change runs.
+    let checked = Some(OrgActor {
+        user: admin,
+        role: OrgRole::Admin,
+    });
+    assert_eq!(
+        repos
+            .orgs
+            .set_role(acme.id, admin, OrgRole::Member, OrgRole::Admin, None)
+            .await
+            .unwrap(),
+        OwnerGuarded::Done
+    );
+
+    let adding = member(acme.id, newcomer, OrgRole::Member);
+    assert_eq!(
+        repos.orgs.add_member(&adding, checked).await.unwrap(),
+        OwnerGuarded::RoleChanged
+    );
+    assert_eq!(
+        repos
+            .orgs
+            .set_role(acme.id, target, OrgRole::Member, OrgRole::Member, checked)
+            .await
+            .unwrap(),
+        OwnerGuarded::RoleChanged
+    );
+    assert_eq!(
+        repos
+            .orgs
+            .remove_member(acme.id, target, Some(OrgRole::Member), checked)
+            .await
+            .unwrap(),
+        OwnerGuarded::RoleChanged
+    );
+    assert_eq!(repos.orgs.role_of(acme.id, newcomer).await.unwrap(), None);
+    assert_eq!(
+        repos.orgs.role_of(acme.id, target).await.unwrap(),
+        Some(OrgRole::Member)
+    );
+
+    // The same changes go through for an actor who still holds the role they were checked
+    // with; a removed actor holds none.
+    let owner_acting = Some(OrgActor {
+        user: owner,
+        role: OrgRole::Owner,
+    });
+    assert_eq!(
+        repos.orgs.add_member(&adding, owner_acting).await.unwrap(),
+        OwnerGuarded::Done
+    );
+    assert_eq!(
+        repos
+            .orgs
+            .remove_member(acme.id, admin, Some(OrgRole::Member), owner_acting)
+            .await
+            .unwrap(),
+        OwnerGuarded::Done
+    );
+    let removed = Some(OrgActor {
+        user: admin,
+        role: OrgRole::Member,
+    });
+    assert_eq!(
+        repos
+            .orgs
+            .remove_member(acme.id, target, Some(OrgRole::Member), removed)
+            .await
+            .unwrap(),
+        OwnerGuarded::RoleChanged
+    );
+    assert_eq!(
+        repos
+            .orgs
+            .remove_member(acme.id, target, Some(OrgRole::Member), owner_acting)
+            .await
+            .unwrap(),
+        OwnerGuarded::Done
     );
 }

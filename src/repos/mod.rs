@@ -367,8 +367,9 @@ pub trait DenylistRepo: Send + Sync {
     async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64>;
 }
 
-/// What a membership change that must leave an owner did.
+/// What a guarded membership change did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
 pub enum OwnerGuarded {
     /// Done.
     Done,
@@ -376,8 +377,20 @@ pub enum OwnerGuarded {
     NotMember,
     /// Refused: it would leave the organization without an owner.
     LastOwner,
-    /// Refused: the member's role is no longer the one the caller decided on.
+    /// Refused: the member's role, or the acting member's own role, is no longer the one the
+    /// caller's permission check saw.
     RoleChanged,
+}
+
+/// The member making a membership change, with the role their permission check saw. The
+/// repository re-reads that role under the organization's lock, so a member demoted or
+/// removed while their request runs cannot still make the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgActor {
+    /// The acting member.
+    pub user: UserId,
+    /// Their role when they were checked.
+    pub role: OrgRole,
 }
 
 /// Organizations and memberships.
@@ -401,31 +414,40 @@ pub trait OrgRepo: Send + Sync {
     /// The members, in user-id order.
     async fn members(&self, org: OrgId) -> Result<Vec<Membership>>;
 
-    /// Adds a member.
+    /// Adds a member, unless `actor` no longer holds their checked role (`None`: nobody to
+    /// re-check, a platform admin). Serialized like `set_role`. Never `NotMember` or
+    /// `LastOwner`.
     ///
     /// # Errors
     /// `Conflict { constraint: MEMBERSHIP_UNIQUE }` when the user is a member already.
-    async fn add_member(&self, membership: &Membership) -> Result<()>;
+    async fn add_member(
+        &self,
+        membership: &Membership,
+        actor: Option<OrgActor>,
+    ) -> Result<OwnerGuarded>;
 
     /// Changes a member's role, unless that demotes the last owner, or the member's role is
-    /// no longer `expected` (the role the caller's permission check saw). Serialized per
-    /// organization, so concurrent changes cannot together remove every owner, nor act on a
-    /// role that changed after it was checked.
+    /// no longer `expected` (the role the caller's permission check saw), or `actor` no longer
+    /// holds theirs. Serialized per organization, so concurrent changes cannot together
+    /// remove every owner, nor act on a role that changed after it was checked.
     async fn set_role(
         &self,
         org: OrgId,
         user: UserId,
         role: OrgRole,
         expected: OrgRole,
+        actor: Option<OrgActor>,
     ) -> Result<OwnerGuarded>;
 
     /// Removes a member, unless they are the last owner or their role is no longer
-    /// `expected` (`None`: any role, for leaving). Serialized like `set_role`.
+    /// `expected` (`None`: any role, for leaving), or `actor` no longer holds theirs.
+    /// Serialized like `set_role`.
     async fn remove_member(
         &self,
         org: OrgId,
         user: UserId,
         expected: Option<OrgRole>,
+        actor: Option<OrgActor>,
     ) -> Result<OwnerGuarded>;
 }
 

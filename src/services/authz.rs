@@ -128,12 +128,13 @@ impl Principal {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use uuid::Uuid;
 
     use super::*;
 
-    fn principal(sub: String, roles: &[&str], scope: &str) -> Principal {
+    /// The principal of a token for `sub` with these roles and scope.
+    pub(crate) fn principal(sub: String, roles: &[&str], scope: &str) -> Principal {
         Principal::from_claims(AccessClaims {
             iss: "i".into(),
             sub,

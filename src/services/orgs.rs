@@ -18,7 +18,7 @@ use crate::domain::{
     DisplayName, Membership, OrgId, OrgRole, OrgStatus, Organization, Slug, UserId,
 };
 use crate::repos::{
-    MEMBERSHIP_UNIQUE, ORG_SLUG_UNIQUE, OrgRepo, OwnerGuarded, RepoError, UserRepo,
+    MEMBERSHIP_UNIQUE, ORG_SLUG_UNIQUE, OrgActor, OrgRepo, OwnerGuarded, RepoError, UserRepo,
 };
 
 /// The caller's standing in one organization, read from the store for this request. Every
@@ -44,6 +44,15 @@ impl OrgAccess {
 
     fn can_manage_members(&self) -> bool {
         matches!(self.role, None | Some(OrgRole::Owner | OrgRole::Admin))
+    }
+
+    /// Who the repository must re-check under the organization's lock: the member acting,
+    /// with the role this access saw (a platform admin's standing comes from their token).
+    fn actor(&self) -> Option<OrgActor> {
+        self.role.map(|role| OrgActor {
+            user: self.actor,
+            role,
+        })
     }
 
     /// Managing at all needs owner or admin; touching `owner`/`admin` needs owner.
@@ -169,8 +178,8 @@ impl OrgService {
             role,
             created_at: self.clock.now(),
         };
-        match self.orgs.add_member(&membership).await {
-            Ok(()) => Ok(membership),
+        match self.orgs.add_member(&membership, access.actor()).await {
+            Ok(outcome) => guarded(outcome).map(|()| membership),
             Err(RepoError::Conflict {
                 constraint: MEMBERSHIP_UNIQUE,
             }) => Err(Error::Conflict("the user is a member already")),
@@ -189,8 +198,13 @@ impl OrgService {
             .await?
             .ok_or(Error::NotFound)?;
         access.require_manage(role.is_privileged() || current.is_privileged())?;
-        // The repository re-checks `current` under the organization's lock.
-        guarded(self.orgs.set_role(access.org, user, role, current).await?)
+        // The repository re-checks `current` and the actor's role under the organization's
+        // lock.
+        guarded(
+            self.orgs
+                .set_role(access.org, user, role, current, access.actor())
+                .await?,
+        )
     }
 
     /// Removes `user`; anyone may remove themselves (leave).
@@ -198,8 +212,9 @@ impl OrgService {
     /// # Errors
     /// `Forbidden`, `NotFound` (not a member), `Conflict` (last owner).
     pub async fn remove_member(&self, access: &OrgAccess, user: UserId) -> Result<()> {
-        let expected = if user == access.actor {
-            None
+        // Leaving needs no permission, so there is nobody to re-check.
+        let (expected, actor) = if user == access.actor {
+            (None, None)
         } else {
             let current = self
                 .orgs
@@ -207,10 +222,14 @@ impl OrgService {
                 .await?
                 .ok_or(Error::NotFound)?;
             access.require_manage(current.is_privileged())?;
-            Some(current)
+            (Some(current), access.actor())
         };
-        // The repository re-checks `expected` under the organization's lock.
-        guarded(self.orgs.remove_member(access.org, user, expected).await?)
+        // The repository re-checks both under the organization's lock.
+        guarded(
+            self.orgs
+                .remove_member(access.org, user, expected, actor)
+                .await?,
+        )
     }
 }
 
@@ -224,5 +243,67 @@ fn guarded(outcome: OwnerGuarded) -> Result<()> {
         OwnerGuarded::RoleChanged => Err(Error::Conflict(
             "the membership changed while this request ran; retry",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::repos::Repos;
+    use crate::repos::conformance::stored_user;
+    use crate::services::authz::tests::principal;
+
+    fn member_token(user: UserId) -> Principal {
+        principal(user.to_string(), &["user"], "openid")
+    }
+
+    async fn access_of(orgs: &OrgService, user: UserId, org: OrgId) -> OrgAccess {
+        orgs.access(&member_token(user), Some(org)).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_member_demoted_after_their_check_can_no_longer_manage_members() {
+        let repos: Repos = crate::repos::memory::repos();
+        let orgs = OrgService::new(
+            repos.orgs.clone(),
+            repos.users.clone(),
+            Arc::new(SystemClock),
+        );
+        let [owner, admin, target, newcomer] = [
+            stored_user(&repos).await,
+            stored_user(&repos).await,
+            stored_user(&repos).await,
+            stored_user(&repos).await,
+        ];
+        let acme = orgs
+            .create(&member_token(owner), "Acme", "acme")
+            .await
+            .unwrap();
+        let as_owner = access_of(&orgs, owner, acme.id).await;
+        orgs.add_member(&as_owner, admin, OrgRole::Admin)
+            .await
+            .unwrap();
+        orgs.add_member(&as_owner, target, OrgRole::Member)
+            .await
+            .unwrap();
+
+        let as_admin = access_of(&orgs, admin, acme.id).await;
+        orgs.change_role(&as_owner, admin, OrgRole::Member)
+            .await
+            .unwrap();
+
+        let adding = orgs.add_member(&as_admin, newcomer, OrgRole::Member).await;
+        assert!(matches!(adding, Err(Error::Conflict(_))), "{adding:?}");
+        let removing = orgs.remove_member(&as_admin, target).await;
+        assert!(matches!(removing, Err(Error::Conflict(_))), "{removing:?}");
+        assert_eq!(repos.orgs.role_of(acme.id, newcomer).await.unwrap(), None);
+        assert_eq!(
+            repos.orgs.role_of(acme.id, target).await.unwrap(),
+            Some(OrgRole::Member)
+        );
+        // Leaving needs no role, so a stale check does not stand in its way.
+        orgs.remove_member(&as_admin, admin).await.unwrap();
+        assert_eq!(repos.orgs.role_of(acme.id, admin).await.unwrap(), None);
     }
 }

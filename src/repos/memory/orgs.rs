@@ -7,7 +7,9 @@ use async_trait::async_trait;
 
 use super::lock;
 use crate::domain::{Membership, OrgId, OrgRole, Organization, UserId};
-use crate::repos::{MEMBERSHIP_UNIQUE, ORG_SLUG_UNIQUE, OrgRepo, OwnerGuarded, RepoError, Result};
+use crate::repos::{
+    MEMBERSHIP_UNIQUE, ORG_SLUG_UNIQUE, OrgActor, OrgRepo, OwnerGuarded, RepoError, Result,
+};
 
 /// Organizations and memberships.
 #[derive(Debug, Default)]
@@ -27,6 +29,13 @@ impl State {
             .values()
             .filter(|m| m.org_id == org && m.user_id != user && m.role == OrgRole::Owner)
             .count()
+    }
+
+    /// Whether `actor`, if any, still holds the role they were checked with.
+    fn still_holds(&self, org: OrgId, actor: Option<OrgActor>) -> bool {
+        actor.is_none_or(|actor| {
+            self.members.get(&(org, actor.user)).map(|m| m.role) == Some(actor.role)
+        })
     }
 
     /// Whether taking `user`'s current role away would leave `org` without an owner.
@@ -78,8 +87,15 @@ impl OrgRepo for InMemoryOrgRepo {
             .collect())
     }
 
-    async fn add_member(&self, membership: &Membership) -> Result<()> {
+    async fn add_member(
+        &self,
+        membership: &Membership,
+        actor: Option<OrgActor>,
+    ) -> Result<OwnerGuarded> {
         let mut state = lock(&self.state);
+        if !state.still_holds(membership.org_id, actor) {
+            return Ok(OwnerGuarded::RoleChanged);
+        }
         let key = (membership.org_id, membership.user_id);
         if state.members.contains_key(&key) {
             return Err(RepoError::Conflict {
@@ -87,7 +103,7 @@ impl OrgRepo for InMemoryOrgRepo {
             });
         }
         state.members.insert(key, membership.clone());
-        Ok(())
+        Ok(OwnerGuarded::Done)
     }
 
     async fn set_role(
@@ -96,8 +112,12 @@ impl OrgRepo for InMemoryOrgRepo {
         user: UserId,
         role: OrgRole,
         expected: OrgRole,
+        actor: Option<OrgActor>,
     ) -> Result<OwnerGuarded> {
         let mut state = lock(&self.state);
+        if !state.still_holds(org, actor) {
+            return Ok(OwnerGuarded::RoleChanged);
+        }
         let Some(current) = state.members.get(&(org, user)).map(|m| m.role) else {
             return Ok(OwnerGuarded::NotMember);
         };
@@ -118,8 +138,12 @@ impl OrgRepo for InMemoryOrgRepo {
         org: OrgId,
         user: UserId,
         expected: Option<OrgRole>,
+        actor: Option<OrgActor>,
     ) -> Result<OwnerGuarded> {
         let mut state = lock(&self.state);
+        if !state.still_holds(org, actor) {
+            return Ok(OwnerGuarded::RoleChanged);
+        }
         let Some(current) = state.members.get(&(org, user)).map(|m| m.role) else {
             return Ok(OwnerGuarded::NotMember);
         };

@@ -11,7 +11,7 @@ use super::map_err;
 use crate::domain::{
     DisplayName, Membership, OrgId, OrgRole, OrgStatus, Organization, Slug, UserId,
 };
-use crate::repos::{OrgRepo, OwnerGuarded, RepoError, Result};
+use crate::repos::{OrgActor, OrgRepo, OwnerGuarded, RepoError, Result};
 
 /// Organizations in `organization`, members in `org_membership`.
 #[derive(Debug, Clone)]
@@ -77,18 +77,34 @@ impl TryFrom<MemberRow> for Membership {
     }
 }
 
-/// Locks the organization's row for the rest of the transaction; returns the target's
-/// current role and how many other owners there are.
-async fn lock_and_inspect(
-    tx: &mut PgConnection,
-    org: OrgId,
-    user: UserId,
-) -> Result<Option<(OrgRole, i64)>> {
+/// Locks the organization's row for the rest of the transaction; returns whether `actor`, if
+/// any, still holds the role they were checked with.
+async fn lock_as(tx: &mut PgConnection, org: OrgId, actor: Option<OrgActor>) -> Result<bool> {
     sqlx::query("SELECT 1 FROM organization WHERE organization_id = $1 FOR UPDATE")
         .bind(org.as_uuid())
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
+    let Some(actor) = actor else {
+        return Ok(true);
+    };
+    let held: Option<String> = sqlx::query_scalar(
+        "SELECT org_role FROM org_membership WHERE organization_id = $1 AND app_user_id = $2",
+    )
+    .bind(org.as_uuid())
+    .bind(actor.user.as_uuid())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    Ok(held.as_deref() == Some(actor.role.as_str()))
+}
+
+/// The target's current role and how many other owners there are (under [`lock_as`]).
+async fn inspect(
+    tx: &mut PgConnection,
+    org: OrgId,
+    user: UserId,
+) -> Result<Option<(OrgRole, i64)>> {
     let current: Option<String> = sqlx::query_scalar(
         "SELECT org_role FROM org_membership WHERE organization_id = $1 AND app_user_id = $2",
     )
@@ -194,9 +210,18 @@ impl OrgRepo for PgOrgRepo {
         rows.into_iter().map(Membership::try_from).collect()
     }
 
-    async fn add_member(&self, membership: &Membership) -> Result<()> {
-        let mut conn = self.pool.acquire().await.map_err(map_err)?;
-        insert_member(&mut conn, membership).await
+    async fn add_member(
+        &self,
+        membership: &Membership,
+        actor: Option<OrgActor>,
+    ) -> Result<OwnerGuarded> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        if !lock_as(&mut tx, membership.org_id, actor).await? {
+            return Ok(OwnerGuarded::RoleChanged);
+        }
+        insert_member(&mut tx, membership).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(OwnerGuarded::Done)
     }
 
     async fn set_role(
@@ -205,9 +230,13 @@ impl OrgRepo for PgOrgRepo {
         user: UserId,
         new_role: OrgRole,
         expected: OrgRole,
+        actor: Option<OrgActor>,
     ) -> Result<OwnerGuarded> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let Some((current, other_owners)) = lock_and_inspect(&mut tx, org, user).await? else {
+        if !lock_as(&mut tx, org, actor).await? {
+            return Ok(OwnerGuarded::RoleChanged);
+        }
+        let Some((current, other_owners)) = inspect(&mut tx, org, user).await? else {
             return Ok(OwnerGuarded::NotMember);
         };
         if current != expected {
@@ -234,9 +263,13 @@ impl OrgRepo for PgOrgRepo {
         org: OrgId,
         user: UserId,
         expected: Option<OrgRole>,
+        actor: Option<OrgActor>,
     ) -> Result<OwnerGuarded> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let Some((current, other_owners)) = lock_and_inspect(&mut tx, org, user).await? else {
+        if !lock_as(&mut tx, org, actor).await? {
+            return Ok(OwnerGuarded::RoleChanged);
+        }
+        let Some((current, other_owners)) = inspect(&mut tx, org, user).await? else {
             return Ok(OwnerGuarded::NotMember);
         };
         if expected.is_some_and(|expected| expected != current) {
