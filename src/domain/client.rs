@@ -1,7 +1,7 @@
 //! OAuth clients (RFC 7591 registrations).
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -154,23 +154,25 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
     if registered == requested {
         return true;
     }
-    let (Ok(mut registered), Ok(mut requested)) = (Url::parse(registered), Url::parse(requested))
+    let (Ok(mut registered), Ok(mut requested_url)) =
+        (Url::parse(registered), Url::parse(requested))
     else {
         return false;
     };
     let loopback_ip = registered.scheme() == "http"
         && match registered.host() {
-            Some(Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(Host::Ipv4(ip)) => ip == Ipv4Addr::LOCALHOST,
+            Some(Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
             _ => false,
         };
-    if !loopback_ip {
+    // The parser normalises (`127.1`, `HTTP:`, `/./`, stray control characters): only a
+    // request already in normal form can be the registered string with another port.
+    if !loopback_ip || requested_url.as_str() != requested {
         return false;
     }
-    // Port-agnostic compare of everything else.
     registered.set_port(None).is_ok()
-        && requested.set_port(None).is_ok()
-        && registered.as_str() == requested.as_str()
+        && requested_url.set_port(None).is_ok()
+        && registered.as_str() == requested_url.as_str()
 }
 
 /// A registered client.
@@ -287,6 +289,35 @@ mod tests {
         assert!(!redirect_uri_matches(
             "http://127.0.0.1:1234/cb",
             "https://127.0.0.1:5678/cb"
+        ));
+    }
+
+    #[test]
+    fn a_loopback_request_matches_only_the_registered_string_with_another_port() {
+        // Each parses to the registered URI with another port, but is not that string.
+        for requested in [
+            "http://127.1:5/cb",
+            "HTTP://127.0.0.1:5/cb",
+            "http://127.0.0.1:5/./cb",
+            "http://127.0.0.1:5/x/../cb",
+            "http://127.0.0.1:5/cb\0",
+            "\0http://127.0.0.1:5/cb",
+            "http://127.0.0.1:5/cb\t",
+            "http://0x7f.0.0.1:5/cb",
+        ] {
+            assert!(
+                !redirect_uri_matches("http://127.0.0.1:1000/cb", requested),
+                "{requested:?}"
+            );
+        }
+        // Only the two loopback literals the contract names get any port.
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.2:1000/cb",
+            "http://127.0.0.2:5/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1:1000/cb",
+            "http://127.0.0.1:5/cb"
         ));
     }
 }

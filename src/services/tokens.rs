@@ -138,7 +138,8 @@ impl TokenService {
     ///
     /// # Errors
     /// `invalid_grant` for any problem with the code, redirect URI or verifier;
-    /// `unauthorized_client`; `invalid_request` for missing parameters.
+    /// `unauthorized_client`; `invalid_request` for missing parameters or a redirect URI no
+    /// code can carry.
     pub async fn exchange_code(
         &self,
         client: &Client,
@@ -152,6 +153,11 @@ impl TokenService {
             ));
         }
         let code = code.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        // No code carries such a URI (authorization requires the registered string), and
+        // Postgres refuses a NUL in a text parameter.
+        if redirect_uri.is_some_and(|uri| uri.contains('\0')) {
+            return Err(OAuthError::invalid_request("redirect_uri is malformed"));
+        }
         let now = self.clock.now();
         let refresh_secret = client
             .allows(GrantType::RefreshToken)

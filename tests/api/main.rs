@@ -21,5 +21,6 @@ mod openapi;
 mod orgs;
 mod outage;
 mod platform;
+mod postgres_input;
 mod redis;
 mod token;
