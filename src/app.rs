@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::{AppEnv, Config};
 use crate::domain::StoredPasswordHash;
 use crate::error::StartupError;
+use crate::http_server::{self, ConnectionLimits};
 use crate::metrics::Metrics;
 use crate::repos::postgres::{self, PgSettings};
 use crate::repos::{Repos, memory};
@@ -226,21 +227,23 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
         // An error means the sender is gone, which only happens after it sent.
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let server = axum::serve(
+    let request_timeout = state.http_policy.request_timeout;
+    let server = http_server::serve(
         listener,
-        api::router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stopped(stop_rx.clone()));
+        api::router(state),
+        ConnectionLimits {
+            header_read_timeout: request_timeout,
+            max_connections: usize::try_from(config.limits.max_connections).unwrap_or(usize::MAX),
+        },
+        stopped(stop_rx.clone()),
+    );
     // Draining is bounded: a request still running this long after the signal is cut off.
     let drain_limit = async {
         stopped(stop_rx).await;
         tokio::time::sleep(DRAIN_LIMIT).await;
     };
     tokio::select! {
-        served = server => served.map_err(|source| StartupError::Io {
-            context: "server failed".into(),
-            source,
-        })?,
+        () = server => {}
         () = drain_limit => tracing::warn!("in-flight requests still running at the drain limit; stopping anyway"),
     }
     tracing::info!("auth-service stopped");

@@ -117,8 +117,11 @@ pub struct LimitSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `CORS_ALLOWED_ORIGINS`: exact origins allowed to call the API from a browser.
     pub cors_allowed_origins: Vec<String>,
-    /// `REQUEST_TIMEOUT_SECS`: a request taking longer gets 503.
+    /// `REQUEST_TIMEOUT_SECS`: a request taking longer gets 503; a client that takes longer
+    /// to send its headers, or leaves a connection idle longer, is disconnected.
     pub request_timeout: Duration,
+    /// `MAX_CONNECTIONS`: client connections open at once.
+    pub max_connections: u32,
 }
 
 /// Issuer, keys and lifetimes of what the authorization server hands out.
@@ -193,6 +196,7 @@ struct RawConfig {
     trusted_proxies: Option<String>,
     cors_allowed_origins: Option<String>,
     request_timeout_secs: Option<String>,
+    max_connections: Option<String>,
 }
 
 impl Config {
@@ -578,6 +582,7 @@ fn parse_limits(raw: &RawConfig, errors: &mut Vec<String>) -> Option<LimitSettin
         &raw.rate_limit_token_per_client,
         600,
     );
+    let max_connections = count("MAX_CONNECTIONS", &raw.max_connections, 10_000);
     let mut seconds = |var: &str, value: &Option<String>, range, default| {
         check(errors, parse_range(var, value.as_deref(), range, default)).map(Duration::seconds)
     };
@@ -645,6 +650,7 @@ fn parse_limits(raw: &RawConfig, errors: &mut Vec<String>) -> Option<LimitSettin
         trusted_proxies: trusted_proxies?,
         cors_allowed_origins: cors_allowed_origins?,
         request_timeout: request_timeout?,
+        max_connections: max_connections?,
     })
 }
 
@@ -885,6 +891,12 @@ mod tests {
         assert_eq!(limits.failures_per_account, 10);
         assert_eq!(limits.failure_window, Duration::minutes(15));
         assert_eq!(limits.token_requests_per_client, 600);
+        assert_eq!(limits.request_timeout, Duration::seconds(10));
+        assert_eq!(limits.max_connections, 10_000);
+        assert!(
+            errors_of(&[("MAX_CONNECTIONS", "0")])[0].starts_with("MAX_CONNECTIONS:"),
+            "no connection at all would be accepted"
+        );
         assert!(limits.trusted_proxies.is_empty());
         assert!(limits.cors_allowed_origins.is_empty());
     }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod http_server;
 pub mod metrics;
 pub mod repos;
 pub mod services;
