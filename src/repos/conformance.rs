@@ -590,30 +590,46 @@ pub async fn code_concurrent_consumes_have_one_winner(repos: Repos) {
 pub async fn code_delete_expired(repos: Repos) {
     let at = now();
     let (user_id, client_id) = owner(&repos, at).await;
-    let old = code(user_id, client_id.clone(), at - Duration::hours(1));
+    let issued_at = at - Duration::hours(1);
+    let unredeemed = code(user_id, client_id.clone(), issued_at);
+    let redeemed = code(user_id, client_id.clone(), issued_at);
     let fresh = code(user_id, client_id, at);
-    repos.codes.insert(&old).await.unwrap();
-    repos.codes.insert(&fresh).await.unwrap();
-
-    assert_eq!(repos.codes.delete_expired(at, 10).await.unwrap(), 1);
+    for code in [&unredeemed, &redeemed, &fresh] {
+        repos.codes.insert(code).await.unwrap();
+    }
     let issue = CodeIssue {
         access: access(at),
         family_id: None,
     };
+    let consume = |code: &AuthorizationCode| {
+        let (codes, hash) = (repos.codes.clone(), code.hash);
+        async move { codes.consume(&hash, &plain(at, issue)).await.unwrap() }
+    };
+    assert!(matches!(
+        consume(&redeemed).await,
+        CodeConsumption::Consumed(..)
+    ));
+
+    // An expired code nobody redeemed goes at once; a redeemed one stays for replay detection.
+    let retention_start = at - Duration::days(30);
     assert_eq!(
         repos
             .codes
-            .consume(&old.hash, &plain(at, issue))
+            .delete_expired(at, retention_start, 10)
             .await
             .unwrap(),
-        CodeConsumption::Unknown
+        1
     );
+    assert_eq!(consume(&unredeemed).await, CodeConsumption::Unknown);
     assert!(matches!(
-        repos
-            .codes
-            .consume(&fresh.hash, &plain(at, issue))
-            .await
-            .unwrap(),
+        consume(&redeemed).await,
+        CodeConsumption::Replayed(_)
+    ));
+
+    assert_eq!(repos.codes.delete_expired(at, at, 10).await.unwrap(), 1);
+    assert_eq!(consume(&redeemed).await, CodeConsumption::Unknown);
+    assert!(matches!(
+        consume(&fresh).await,
         CodeConsumption::Consumed(..)
     ));
 }

@@ -229,8 +229,16 @@ pub trait AuthCodeRepo: Send + Sync {
     /// finds the code consumed therefore finds that token stored too, and can revoke it.
     async fn consume(&self, hash: &TokenHash, exchange: &Exchange) -> Result<CodeConsumption>;
 
-    /// Removes at most `limit` codes that expired before `before`; returns how many.
-    async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64>;
+    /// Removes at most `limit` codes nothing depends on any more; returns how many: codes
+    /// never redeemed that expired by `now` (nothing was issued for them), and redeemed ones
+    /// that expired by `redeemed_before` (kept until then so a replay still revokes what they
+    /// issued).
+    async fn delete_expired(
+        &self,
+        now: OffsetDateTime,
+        redeemed_before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64>;
 }
 
 /// What issuing an access token needs to know of a token's user, read in the same atomic

@@ -13,9 +13,9 @@ pub const BATCH: u32 = 1000;
 pub const DENYLIST_MARGIN: Duration = Duration::minutes(10);
 
 /// Deletes expired sessions, codes, refresh-token families and deny-list entries; returns how
-/// many rows went. Codes are kept `code_retention` past their expiry (the refresh-token
-/// lifetime): a replay is then recognised, and revokes what the code issued, for as long as
-/// any of that can still be alive.
+/// many rows went. Redeemed codes are kept `code_retention` past their expiry (the
+/// refresh-token lifetime): a replay is then recognised, and revokes what the code issued, for
+/// as long as any of that can still be alive. Codes never redeemed go when they expire.
 ///
 /// # Errors
 /// The first store failure (the next sweep retries).
@@ -26,7 +26,7 @@ pub async fn sweep_expired(
 ) -> Result<u64> {
     let mut total = 0;
     total += drain(|| repos.sessions.delete_expired(now, BATCH)).await?;
-    total += drain(|| repos.codes.delete_expired(now - code_retention, BATCH)).await?;
+    total += drain(|| repos.codes.delete_expired(now, now - code_retention, BATCH)).await?;
     total += drain(|| repos.refresh_tokens.delete_expired(now, BATCH)).await?;
     total += drain(|| repos.denylist.delete_expired(now - DENYLIST_MARGIN, BATCH)).await?;
     Ok(total)

@@ -141,9 +141,19 @@ impl AuthCodeRepo for InMemoryAuthCodeRepo {
         Ok(CodeConsumption::Consumed(code.clone(), user))
     }
 
-    async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
+    async fn delete_expired(
+        &self,
+        now: OffsetDateTime,
+        redeemed_before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64> {
         Ok(remove_where(&mut lock(&self.codes), limit, |c| {
-            c.expires_at <= before
+            let dies = if c.consumed_at.is_some() {
+                redeemed_before
+            } else {
+                now
+            };
+            c.expires_at <= dies
         }))
     }
 }

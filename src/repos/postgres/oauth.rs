@@ -288,15 +288,25 @@ impl AuthCodeRepo for PgAuthCodeRepo {
         })
     }
 
-    async fn delete_expired(&self, before: OffsetDateTime, limit: u32) -> Result<u64> {
-        delete_batch(
-            &self.pool,
+    async fn delete_expired(
+        &self,
+        now: OffsetDateTime,
+        redeemed_before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<u64> {
+        let deleted = sqlx::query(
             "DELETE FROM authorization_code WHERE code_hash IN \
-             (SELECT code_hash FROM authorization_code WHERE expires_at <= $1 LIMIT $2)",
-            before,
-            limit,
+             (SELECT code_hash FROM authorization_code \
+              WHERE expires_at <= $1 AND (consumed_at IS NULL OR expires_at <= $2) \
+              LIMIT $3)",
         )
+        .bind(now)
+        .bind(redeemed_before)
+        .bind(i64::from(limit))
+        .execute(&self.pool)
         .await
+        .map_err(map_err)?;
+        Ok(deleted.rows_affected())
     }
 }
 
