@@ -7,6 +7,8 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::json;
 use time::Duration;
 
+use auth_service::clock::Clock;
+
 use crate::helpers::{PASSWORD, TestApp, TestResponse};
 
 fn login_request(email: &str, password: &str, forwarded_for: Option<&str>) -> Request<Body> {
@@ -24,7 +26,13 @@ fn login_request(email: &str, password: &str, forwarded_for: Option<&str>) -> Re
 async fn limited_app(extra: &[(&str, &str)]) -> TestApp {
     let mut env = vec![("RATE_LIMIT_ENABLED", "true")];
     env.extend_from_slice(extra);
-    TestApp::with_env(&env).await
+    let app = TestApp::with_env(&env).await;
+    // Counters are fixed windows (a minute, 15 minutes): start at the top of an hour, which
+    // begins every one of them, so that moving the clock within a test cannot cross into the
+    // next window depending on when the test happens to run.
+    let into_hour = app.clock.now().unix_timestamp().rem_euclid(3600);
+    app.clock.advance(Duration::seconds(3600 - into_hour));
+    app
 }
 
 fn assert_throttled(response: &TestResponse) {
