@@ -156,7 +156,7 @@ impl IntoResponse for ApiError {
         }
         let retry_after = match (self.retry_after, self.status) {
             (Some(secs), _) => Some(secs),
-            (None, StatusCode::SERVICE_UNAVAILABLE) => Some(5),
+            (None, StatusCode::SERVICE_UNAVAILABLE) => Some(OUTAGE_RETRY_AFTER_SECS),
             _ => None,
         };
         if let Some(secs) = retry_after {
@@ -205,6 +205,10 @@ pub fn oauth_throttled(throttled: services::Throttled) -> Response {
     response
 }
 
+/// `Retry-After` of a 503: a store outage is usually over in seconds (pool and command
+/// timeouts are a few seconds too).
+const OUTAGE_RETRY_AFTER_SECS: u64 = 5;
+
 /// An OAuth error body with an explicit status (413 for an oversized form, say).
 pub fn oauth_error_response(status: StatusCode, error: &services::OAuthError) -> Response {
     let body = OAuthErrorBody {
@@ -214,6 +218,12 @@ pub fn oauth_error_response(status: StatusCode, error: &services::OAuthError) ->
     let mut response = (status, Json(&body)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(OUTAGE_RETRY_AFTER_SECS),
+        );
+    }
     if status == StatusCode::UNAUTHORIZED && error.basic_auth_attempted {
         headers.insert(
             header::WWW_AUTHENTICATE,

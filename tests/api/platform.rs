@@ -48,6 +48,20 @@ async fn a_request_store_outage_is_503_not_500() {
         .await;
     response.assert_problem(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.header("retry-after"), Some("5"));
+
+    // The OAuth endpoints answer in their own format, with the same hint.
+    let token = app
+        .post_form(
+            "/oauth/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "some-client"),
+            ],
+            &[],
+        )
+        .await;
+    token.assert_oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
+    assert_eq!(token.header("retry-after"), Some("5"));
 }
 
 #[tokio::test]
