@@ -73,14 +73,20 @@ struct RegisteredClient {
 async fn register_client(
     State(state): State<AppState>,
     principal: Result<Principal, BearerError>,
-    OAuthJson(request): OAuthJson<ClientRegistration>,
+    body: Result<OAuthJson<ClientRegistration>, Response>,
 ) -> Response {
+    // The caller first: someone who may not register learns nothing about what the body
+    // should have been.
     if state.client_registration_requires_admin {
         let admin = principal.and_then(|p| p.require_admin().map_err(BearerError::Forbidden));
         if let Err(rejection) = admin {
             return rejection.into_response();
         }
     }
+    let OAuthJson(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejection,
+    };
     match state.clients.register(request).await {
         Ok((client, secret)) => {
             let body = registered(&client, secret.as_ref().map(|s| s.expose().to_owned()));

@@ -436,6 +436,10 @@ async fn in_prod_an_admin_token_registers_clients() {
     let body = json!({"redirect_uris": ["https://app.example/callback"], "token_endpoint_auth_method": "none"});
     let anonymous = app.post_json("/oauth/clients", &body).await;
     anonymous.assert_problem(StatusCode::UNAUTHORIZED);
+    // Authorization comes before the body is read, malformed or not.
+    app.post_json("/oauth/clients", &json!({"redirect_uris": "not a list"}))
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
     let body = json!({"redirect_uris": ["https://app.example/callback"], "token_endpoint_auth_method": "none"});
     let response = app
         .send_bearer("POST", "/oauth/clients", &admin, Some(&body))
