@@ -17,7 +17,7 @@ pub struct ApiError {
     detail: Cow<'static, str>,
     /// `WWW-Authenticate` value for 401s and scope 403s.
     challenge: Option<&'static str>,
-    /// `Retry-After` seconds for 429s.
+    /// `Retry-After` seconds for 429s and 503s.
     retry_after: Option<u64>,
 }
 
@@ -109,6 +109,15 @@ impl From<services::Error> for ApiError {
             E::Throttled(throttled) => {
                 Self::throttled(throttled, "too many attempts; retry after the time given")
             }
+            // Not logged: under a flood there would be one line per refused request; the
+            // metric counts them.
+            E::Overloaded => Self {
+                retry_after: Some(1),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many sign-ins in progress; retry in a second",
+                )
+            },
             E::Unavailable(cause) => {
                 tracing::warn!(cause, "backing store unavailable");
                 Self::new(

@@ -134,22 +134,36 @@ async fn post_login(
             &form.email,
             Some("Invalid email or password."),
         ),
-        Err(services::Error::Throttled(throttled)) => {
-            let mut page = render(
+        Err(services::Error::Throttled(throttled)) => retry_after(
+            render(
                 &state,
                 StatusCode::TOO_MANY_REQUESTS,
                 &next,
                 &form.email,
                 Some("Too many sign-in attempts. Please wait a moment and try again."),
-            )?;
-            page.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(throttled.retry_after_secs()),
-            );
-            Ok(page)
-        }
+            ),
+            throttled.retry_after_secs(),
+        ),
+        Err(services::Error::Overloaded) => retry_after(
+            render(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &next,
+                &form.email,
+                Some("Too many people are signing in right now. Please try again in a moment."),
+            ),
+            1,
+        ),
         Err(other) => Err(other.into()),
     }
+}
+
+/// The form again, with a `Retry-After` for the browser.
+fn retry_after(page: Result<Response>, secs: u64) -> Result<Response> {
+    let mut page = page?;
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    Ok(page)
 }
 
 /// Where a sign-in may send the browser next: a path on this site, or `/`.

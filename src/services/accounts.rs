@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use super::{Error, Limiter, PasswordHasher, Principal, Result, Verdict};
 use crate::clock::Clock;
 use crate::domain::{DisplayName, Email, Password, Role, StoredPasswordHash, User, UserId};
-use crate::metrics::Metrics;
+use crate::metrics::{Limit, Metrics};
 use crate::repos::{RepoError, USER_EMAIL_UNIQUE, UserRepo};
 
 /// Creates accounts and checks passwords.
@@ -95,13 +95,21 @@ impl AccountService {
         email: &str,
         password: SecretString,
     ) -> Result<User> {
+        if let Some(limits) = &self.limits {
+            limits
+                .sign_in_attempt(ip)
+                .await?
+                .map_err(Error::Throttled)?;
+        }
+        // Refused before the account's failure counter exists: a flood from many addresses
+        // then costs neither memory nor a wait for a hash it would not get in time.
+        let Some(_place) = self.hasher.sign_in_place() else {
+            self.metrics.rate_limited(Limit::sign_in_queue);
+            return Err(Error::Overloaded);
+        };
         let Some(limits) = &self.limits else {
             return self.authenticate(email, password).await;
         };
-        limits
-            .sign_in_attempt(ip)
-            .await?
-            .map_err(Error::Throttled)?;
         let attempt = limits
             .begin_sign_in(email)
             .await?
@@ -321,6 +329,48 @@ mod tests {
 
     fn secret(s: &str) -> SecretString {
         SecretString::from(s)
+    }
+
+    #[tokio::test]
+    async fn a_full_hashing_queue_refuses_sign_ins_before_counting_them() {
+        let clock = ManualClock::starting_now();
+        let hasher = Arc::new(PasswordHasher::new(CHEAP, 1).unwrap());
+        let limits = Arc::new(Limiter::new(
+            Arc::new(crate::repos::memory::InMemoryCounterRepo::default()),
+            Arc::new(clock.clone()),
+            crate::config::Config::from_pairs(&[]).unwrap().limits,
+        ));
+        let accounts = AccountService::new(
+            Arc::new(InMemoryUserRepo::default()),
+            hasher.clone(),
+            Arc::new(clock),
+            true,
+        )
+        .with_limits(limits);
+        accounts
+            .register("ada@example.com", secret("correct horse"), "Ada")
+            .await
+            .unwrap();
+        let ip: IpAddr = "203.0.113.1".parse().unwrap();
+
+        let queue: Vec<_> = std::iter::from_fn(|| hasher.sign_in_place()).collect();
+        assert_eq!(
+            queue.len(),
+            super::super::passwords::SIGN_INS_QUEUED_PER_SLOT
+        );
+        for _ in 0..20 {
+            let refused = accounts
+                .sign_in(ip, "ada@example.com", secret("wrong"))
+                .await;
+            assert!(matches!(refused, Err(Error::Overloaded)), "{refused:?}");
+        }
+        drop(queue);
+        // Twenty wrong passwords would have locked the account; refused unchecked, they
+        // did not count.
+        accounts
+            .sign_in(ip, "ada@example.com", secret("correct horse"))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

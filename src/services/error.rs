@@ -31,6 +31,9 @@ pub enum Error {
     /// The target does not exist (404; only said to callers allowed to know).
     #[error("no such resource")]
     NotFound,
+    /// Too many sign-ins are waiting for password hashing already (503, retry in a second).
+    #[error("too many sign-ins in progress")]
+    Overloaded,
     /// A backing store is unreachable; the request may succeed later (503).
     #[error("a backing store is unavailable: {0}")]
     Unavailable(String),

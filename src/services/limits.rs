@@ -256,6 +256,8 @@ fn bucket_name(limit: Limit) -> &'static str {
         Limit::token_ip => "token-ip",
         Limit::token_client => "token-client",
         Limit::account_lockout => "lock",
+        // Counts nothing in the store: the hashing queue is bounded in process.
+        Limit::sign_in_queue => "signin-queue",
     }
 }
 

@@ -8,7 +8,7 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq as _;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Error, Result};
 use crate::config::Argon2Settings;
@@ -42,6 +42,19 @@ pub struct PasswordHasher {
     /// sign-in throughput) or, left to glibc, stayed behind in one arena per blocking thread
     /// that ever hashed (hundreds of MB after a flood).
     memory: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// Places for sign-ins waiting for or holding a hashing slot. Without a bound, a flood from
+    /// many addresses queued until the request timeout, each sign-in having already created
+    /// its account's failure counter: memory grew with the flood, not with the hashing rate.
+    sign_in_places: Arc<Semaphore>,
+}
+
+/// Sign-ins that may wait per hashing slot: at the default cost about half a second of work.
+pub const SIGN_INS_QUEUED_PER_SLOT: usize = 32;
+
+/// A sign-in's place in the hashing queue, held until the sign-in is over.
+#[derive(Debug)]
+pub struct SignInPlace {
+    _permit: OwnedSemaphorePermit,
 }
 
 /// Salt bytes of new hashes (the PHC format's recommendation).
@@ -68,7 +81,21 @@ impl PasswordHasher {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             verifications: AtomicU64::new(0),
             memory: Arc::default(),
+            sign_in_places: Arc::new(Semaphore::new(
+                concurrency.max(1).saturating_mul(SIGN_INS_QUEUED_PER_SLOT),
+            )),
         })
+    }
+
+    /// A place for one more sign-in, or `None` when as many are already waiting as the
+    /// hashing slots can serve in about half a second (refuse it: it would only wait).
+    #[must_use]
+    pub fn sign_in_place(&self) -> Option<SignInPlace> {
+        self.sign_in_places
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(|permit| SignInPlace { _permit: permit })
     }
 
     /// Hashes a new password with a fresh random salt.
