@@ -1,5 +1,7 @@
 //! `POST /oauth/token`, `/oauth/revoke`, `/oauth/introspect`.
 
+use auth_service::clock::Clock as _;
+use auth_service::domain::UserId;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -444,17 +446,24 @@ async fn revoking_a_refresh_token_ends_its_family_and_unknown_tokens_are_fine() 
     let app = TestApp::new().await;
     let (client, tokens) = app.signed_in_tokens().await;
     let refresh = tokens["refresh_token"].as_str().unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
     let other = app.register_client(json!({})).await;
 
-    // Another client cannot revoke it (and is told nothing).
-    let foreign = app
-        .post_form(
-            "/oauth/revoke",
-            &[("token", refresh), ("client_id", &other.id)],
-            &[],
-        )
-        .await;
-    assert_eq!(foreign.status, StatusCode::OK);
+    // Another client can revoke neither it nor its access token (and is told nothing).
+    for token in [refresh, access] {
+        let foreign = app
+            .post_form(
+                "/oauth/revoke",
+                &[("token", token), ("client_id", &other.id)],
+                &[],
+            )
+            .await;
+        assert_eq!(foreign.status, StatusCode::OK);
+    }
+    assert_eq!(
+        app.get_bearer("/auth/me", access).await.status,
+        StatusCode::OK
+    );
     let unknown = app
         .post_form(
             "/oauth/revoke",
@@ -475,7 +484,6 @@ async fn revoking_a_refresh_token_ends_its_family_and_unknown_tokens_are_fine() 
     app.refresh(&client.id, refresh)
         .await
         .assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
-    let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(
         app.get_bearer("/auth/me", access).await.status,
         StatusCode::UNAUTHORIZED
@@ -612,4 +620,49 @@ async fn client_ids_the_database_could_not_store_are_unknown_clients_not_errors(
         .await
         .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
+}
+
+#[tokio::test]
+async fn introspection_reports_the_access_token_of_a_deactivated_user_inactive() {
+    let app = TestApp::new().await;
+    let (_, tokens) = app.signed_in_tokens().await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let resource_server = confidential(&app, "client_secret_basic").await;
+    let rs = (
+        resource_server.id.as_str(),
+        resource_server.secret.as_deref().unwrap(),
+    );
+    let form = [("token", access)];
+    let introspect = || app.post_form_basic("/oauth/introspect", &form, rs);
+    assert_eq!(introspect().await.json()["active"], true);
+
+    // Deactivated in the store, without the deny-listing the admin API adds.
+    let user = UserId::from_uuid(app.user_id_of(access).await.parse().unwrap());
+    app.repos
+        .users
+        .deactivate(user, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(introspect().await.json(), json!({"active": false}));
+}
+
+#[tokio::test]
+async fn a_client_without_the_refresh_grant_gets_no_refresh_token_and_cannot_refresh() {
+    let app = TestApp::new().await;
+    let session = app.signed_in_session("norefresh@example.com").await;
+    let client = app
+        .register_client(json!({"grant_types": ["authorization_code"]}))
+        .await;
+    let (code, verifier) = app.code_for(&session, &client.id).await;
+    let tokens = app.exchange(&client.id, &code, &verifier).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text());
+    assert!(
+        tokens.json().get("refresh_token").is_none(),
+        "{}",
+        tokens.text()
+    );
+
+    app.refresh(&client.id, "any-refresh-token")
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "unauthorized_client");
 }
