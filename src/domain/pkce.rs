@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq as _;
 
 /// `BASE64URL(SHA256(verifier))`: always 43 base64url characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +47,15 @@ impl CodeChallenge {
         &self.0
     }
 
-    /// The S256 challenge of a verifier (RFC 7636 §4.2). A store compares it with the stored
-    /// challenge by plain equality: the challenge is public, it travelled in the front channel.
+    /// Whether two challenges are the same, in time that does not depend on where they
+    /// differ (the contract asks for it, although a challenge is no secret).
+    #[must_use]
+    pub fn ct_eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+
+    /// The S256 challenge of a verifier (RFC 7636 §4.2), to compare with the stored one
+    /// ([`Self::ct_eq`]).
     ///
     /// # Errors
     /// [`MalformedVerifier`] when the verifier breaks RFC 7636 §4.1.
@@ -77,6 +85,22 @@ mod tests {
     fn the_rfc_example_verifies() {
         let challenge = CodeChallenge::parse(CHALLENGE).unwrap();
         assert_eq!(CodeChallenge::of_verifier(VERIFIER), Ok(challenge));
+    }
+
+    #[test]
+    fn challenges_compare_equal_only_when_every_character_is() {
+        let stored = CodeChallenge::parse(CHALLENGE).unwrap();
+        assert!(CodeChallenge::of_verifier(VERIFIER).unwrap().ct_eq(&stored));
+        let last_differs = format!("{}A", &CHALLENGE[..42]);
+        let first_differs = format!("A{}", &CHALLENGE[1..]);
+        for other in [last_differs, first_differs] {
+            assert!(
+                !CodeChallenge::parse(&other).unwrap().ct_eq(&stored),
+                "{other}"
+            );
+        }
+        let other_verifier = CodeChallenge::of_verifier(&"x".repeat(43)).unwrap();
+        assert!(!other_verifier.ct_eq(&stored));
     }
 
     #[test]

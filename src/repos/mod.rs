@@ -183,7 +183,10 @@ impl Exchange {
         code.client_id == self.client_id
             && self.redirect_uri.as_deref() == Some(code.redirect_uri.as_str())
             && self.now < code.expires_at
-            && self.challenge.as_ref() == Some(&code.challenge)
+            && self
+                .challenge
+                .as_ref()
+                .is_some_and(|challenge| challenge.ct_eq(&code.challenge))
     }
 
     /// Whether the exchange issues tokens: the code matches and its user is active. The
