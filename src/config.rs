@@ -113,6 +113,8 @@ pub struct LimitSettings {
     /// `RATE_LIMIT_TOKEN_PER_CLIENT`: token-endpoint requests per client (and per IP) per
     /// minute.
     pub token_requests_per_client: u32,
+    /// `RATE_LIMIT_AUTHORIZE_PER_IP`: `/oauth/authorize` requests per IP per minute.
+    pub authorize_requests_per_ip: u32,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `CORS_ALLOWED_ORIGINS`: exact origins allowed to call the API from a browser.
@@ -193,6 +195,7 @@ struct RawConfig {
     lockout_base_secs: Option<String>,
     lockout_max_secs: Option<String>,
     rate_limit_token_per_client: Option<String>,
+    rate_limit_authorize_per_ip: Option<String>,
     trusted_proxies: Option<String>,
     cors_allowed_origins: Option<String>,
     request_timeout_secs: Option<String>,
@@ -582,6 +585,11 @@ fn parse_limits(raw: &RawConfig, errors: &mut Vec<String>) -> Option<LimitSettin
         &raw.rate_limit_token_per_client,
         600,
     );
+    let authorize_requests_per_ip = count(
+        "RATE_LIMIT_AUTHORIZE_PER_IP",
+        &raw.rate_limit_authorize_per_ip,
+        600,
+    );
     let max_connections = count("MAX_CONNECTIONS", &raw.max_connections, 10_000);
     let mut seconds = |var: &str, value: &Option<String>, range, default| {
         check(errors, parse_range(var, value.as_deref(), range, default)).map(Duration::seconds)
@@ -647,6 +655,7 @@ fn parse_limits(raw: &RawConfig, errors: &mut Vec<String>) -> Option<LimitSettin
         lockout_base: lockout_base?,
         lockout_max: lockout_max?,
         token_requests_per_client: token_requests_per_client?,
+        authorize_requests_per_ip: authorize_requests_per_ip?,
         trusted_proxies: trusted_proxies?,
         cors_allowed_origins: cors_allowed_origins?,
         request_timeout: request_timeout?,
@@ -891,6 +900,7 @@ mod tests {
         assert_eq!(limits.failures_per_account, 10);
         assert_eq!(limits.failure_window, Duration::minutes(15));
         assert_eq!(limits.token_requests_per_client, 600);
+        assert_eq!(limits.authorize_requests_per_ip, 600);
         assert_eq!(limits.request_timeout, Duration::seconds(10));
         assert_eq!(limits.max_connections, 10_000);
         assert!(

@@ -52,6 +52,8 @@ pub enum Limit {
     token_ip,
     /// Token requests per confidential client.
     token_client,
+    /// Authorization requests per IP address.
+    authorize_ip,
     /// Sign-ins refused because the password-hashing queue was full.
     sign_in_queue,
 }

@@ -1,6 +1,8 @@
 //! The OAuth 2.1 endpoints: client registration, authorize, token, revoke, introspect, and the
 //! discovery documents.
 
+use std::net::IpAddr;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -155,15 +157,17 @@ struct AuthorizeParams {
     responses(
         (status = 302, description = "To the client with `code`, `state` and `iss`; to the client with `error`; or to `/login` without a session"),
         (status = 400, description = "Unknown client or untrusted redirect URI: an HTML page, no redirect", content_type = "text/html", body = String),
+        (status = 429, description = "Too many authorization requests from this address (`Retry-After`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "A store is down", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn authorize(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let mut response = match authorize_outcome(&state, &headers, &query).await {
+    let mut response = match authorize_outcome(&state, ip, &headers, &query).await {
         Ok(response) | Err(response) => response,
     };
     let headers = response.headers_mut();
@@ -177,9 +181,22 @@ async fn authorize(
 
 async fn authorize_outcome(
     state: &AppState,
+    ip: IpAddr,
     headers: &HeaderMap,
     query: &str,
 ) -> Result<Response, Response> {
+    if let Err(throttled) = state
+        .limits
+        .authorize_request_from(ip)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?
+    {
+        return Err(ApiError::throttled(
+            throttled,
+            "too many authorization requests; retry after the time given",
+        )
+        .into_response());
+    }
     // A query that does not parse (bad encoding, repeated parameters) leaves nothing to trust.
     let request: AuthorizeRequest = serde_urlencoded::from_str(query)
         .map_err(|_| error_page("the authorization request is malformed"))?;

@@ -85,6 +85,17 @@ impl Limiter {
         .await
     }
 
+    /// One authorization request from `ip` (`RATE_LIMIT_AUTHORIZE_PER_IP` a minute), before
+    /// anything is looked up: each may read a client and a session and store a code.
+    ///
+    /// # Errors
+    /// A counter-store failure.
+    pub async fn authorize_request_from(&self, ip: IpAddr) -> Verdict {
+        let limit = self.settings.authorize_requests_per_ip;
+        self.hit(Limit::authorize_ip, &ip_bucket(ip), limit, Duration::MINUTE)
+            .await
+    }
+
     /// One token-endpoint request from `ip`, before the client is known.
     ///
     /// # Errors
@@ -256,6 +267,7 @@ fn bucket_name(limit: Limit) -> &'static str {
         Limit::token_ip => "token-ip",
         Limit::token_client => "token-client",
         Limit::account_lockout => "lock",
+        Limit::authorize_ip => "authorize-ip",
         // Counts nothing in the store: the hashing queue is bounded in process.
         Limit::sign_in_queue => "signin-queue",
     }

@@ -282,3 +282,32 @@ async fn two_instances_share_counters_through_redis() {
 fn rand_octet() -> u8 {
     uuid::Uuid::new_v4().as_bytes()[0]
 }
+
+#[tokio::test]
+async fn authorization_requests_are_limited_per_ip() {
+    let app = limited_app(&[("RATE_LIMIT_AUTHORIZE_PER_IP", "2")]).await;
+    let authorize = |ip: &'static str| {
+        let request = Request::get("/oauth/authorize?client_id=nobody")
+            .body(Body::empty())
+            .unwrap();
+        app.send_from(ip, request)
+    };
+    for _ in 0..2 {
+        // An unknown client: the 400 page, after the limit let the request through.
+        assert_eq!(
+            authorize("203.0.113.7").await.status,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_throttled(&authorize("203.0.113.7").await);
+    assert_eq!(
+        authorize("203.0.113.8").await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    app.clock.advance(Duration::minutes(1));
+    assert_eq!(
+        authorize("203.0.113.7").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
