@@ -148,12 +148,7 @@ impl AuthCodeRepo for InMemoryAuthCodeRepo {
         limit: u32,
     ) -> Result<u64> {
         Ok(remove_where(&mut lock(&self.codes), limit, |c| {
-            let dies = if c.consumed_at.is_some() {
-                redeemed_before
-            } else {
-                now
-            };
-            c.expires_at <= dies
+            c.expires_at <= now && (c.consumed_at.is_none() || c.expires_at <= redeemed_before)
         }))
     }
 }

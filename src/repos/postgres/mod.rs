@@ -206,4 +206,46 @@ mod tests {
         })
         .await;
     }
+
+    /// A sweep that finds a code unredeemed but must wait for a redemption in progress keeps
+    /// it once the redemption commits: the redeemed code is what a replay is recognised by.
+    #[tokio::test]
+    async fn a_sweep_keeps_a_code_redeemed_while_it_waited() {
+        super::testing::run_with_fresh_database(|pool| async move {
+            let repos = super::repos(pool.clone());
+            let at = now();
+            let (user_id, client_id) = owner(&repos, at).await;
+            let stored = code(user_id, client_id, at - time::Duration::hours(1));
+            repos.codes.insert(&stored).await.unwrap();
+
+            let mut redemption = pool.begin().await.unwrap();
+            sqlx::query("UPDATE authorization_code SET consumed_at = $2 WHERE code_hash = $1")
+                .bind(stored.hash.as_bytes().as_slice())
+                .bind(at)
+                .execute(&mut *redemption)
+                .await
+                .unwrap();
+            let codes = repos.codes.clone();
+            let sweep = tokio::spawn(async move {
+                codes
+                    .delete_expired(at, at - time::Duration::days(30), 10)
+                    .await
+                    .unwrap()
+            });
+            let waited =
+                super::testing::some_session_waits_for_a_lock(&pool, || sweep.is_finished()).await;
+            redemption.commit().await.unwrap();
+            let deleted = sweep.await.unwrap();
+
+            assert!(waited, "the sweep did not wait for the redemption");
+            assert_eq!(deleted, 0);
+            let replay = repos
+                .codes
+                .consume(&stored.hash, &matching(&stored, at))
+                .await
+                .unwrap();
+            assert!(matches!(replay, CodeConsumption::Replayed(_)), "{replay:?}");
+        })
+        .await;
+    }
 }

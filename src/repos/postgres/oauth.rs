@@ -295,11 +295,15 @@ impl AuthCodeRepo for PgAuthCodeRepo {
         redeemed_before: OffsetDateTime,
         limit: u32,
     ) -> Result<u64> {
+        // The condition is repeated outside the subquery: a code redeemed while this waits
+        // for its row lock is re-checked as it is now (READ COMMITTED re-evaluates only the
+        // outer condition), so it stays for replay detection.
         let deleted = sqlx::query(
             "DELETE FROM authorization_code WHERE code_hash IN \
              (SELECT code_hash FROM authorization_code \
               WHERE expires_at <= $1 AND (consumed_at IS NULL OR expires_at <= $2) \
-              LIMIT $3)",
+              LIMIT $3) \
+             AND expires_at <= $1 AND (consumed_at IS NULL OR expires_at <= $2)",
         )
         .bind(now)
         .bind(redeemed_before)
