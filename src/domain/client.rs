@@ -166,8 +166,12 @@ pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
             _ => false,
         };
     // The parser normalises (`127.1`, `HTTP:`, `/./`, stray control characters): only a
-    // request already in normal form can be the registered string with another port.
-    if !loopback_ip || requested_url.as_str() != requested {
+    // request already in normal form can be the registered string with another port. It also
+    // drops an explicit `:80`, which is a port like any other here.
+    let normal_form = requested_url.as_str() == requested
+        || (requested_url.port().is_none()
+            && requested_url.as_str() == requested.replacen(":80/", "/", 1));
+    if !loopback_ip || !normal_form {
         return false;
     }
     registered.set_port(None).is_ok()
@@ -318,6 +322,20 @@ mod tests {
         assert!(redirect_uri_matches(
             "http://127.0.0.1:1000/cb",
             "http://127.0.0.1:5/cb"
+        ));
+        for default_port in ["http://127.0.0.1:80/cb", "http://127.0.0.1/cb"] {
+            assert!(
+                redirect_uri_matches("http://127.0.0.1:1000/cb", default_port),
+                "{default_port}"
+            );
+        }
+        assert!(redirect_uri_matches(
+            "http://[::1]:1000/cb",
+            "http://[::1]:80/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1:1000/cb",
+            "http://127.0.0.1:80/./cb"
         ));
     }
 }
