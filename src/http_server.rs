@@ -21,13 +21,14 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::{Layer, ServiceExt};
 
-/// What one client may hold of the server.
+/// Bounds on client connections (for all clients together: the cap is not per address).
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     /// Time to send a request's headers, counted from the first moment the server waits for
     /// them; an idle keep-alive connection is closed after the same time.
     pub header_read_timeout: Duration,
-    /// Connections open at once; further clients wait in the kernel's accept queue.
+    /// Connections open at once; further clients wait in the kernel's accept queue. Keep it
+    /// below the process's file-descriptor limit, or accepts fail first (and are retried).
     pub max_connections: usize,
 }
 
