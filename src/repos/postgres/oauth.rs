@@ -252,7 +252,7 @@ impl AuthCodeRepo for PgAuthCodeRepo {
                SELECT $6, $7, oauth_client_id, app_user_id, scope, $2, $8, $3, $4 FROM holder \
                WHERE $6::bytea IS NOT NULL AND is_active AND oauth_client_id = $9 \
                  AND redirect_uri = $10 AND $2 < expires_at \
-                 AND sha256(convert_to(code_challenge, 'UTF8')) = sha256(convert_to($11, 'UTF8'))) \
+                 AND code_challenge = $11) \
              SELECT * FROM holder"
         )))
         .bind(hash.as_bytes().as_slice())
