@@ -112,7 +112,7 @@ impl From<services::Error> for ApiError {
             // Not logged: under a flood there would be one line per refused request; the
             // metric counts them.
             E::Overloaded => Self {
-                retry_after: Some(1),
+                retry_after: Some(services::OVERLOADED_RETRY_AFTER_SECS),
                 ..Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "too many sign-ins in progress; retry in a second",

@@ -152,7 +152,7 @@ async fn post_login(
                 &form.email,
                 Some("Too many people are signing in right now. Please try again in a moment."),
             ),
-            1,
+            services::OVERLOADED_RETRY_AFTER_SECS,
         ),
         Err(other) => Err(other.into()),
     }

@@ -32,6 +32,6 @@ pub use health::{ComponentStatus, HealthReport, HealthService};
 pub use limits::{Limiter, Throttled};
 pub use oauth_error::{OAuthError, OAuthErrorCode};
 pub use orgs::{OrgAccess, OrgService};
-pub use passwords::{Calibration, PasswordHasher, Verdict, calibrate};
+pub use passwords::{Calibration, OVERLOADED_RETRY_AFTER_SECS, PasswordHasher, Verdict, calibrate};
 pub use sessions::SessionService;
 pub use tokens::{Introspection, IntrospectionDetails, RefreshPolicy, TokenResponse, TokenService};

@@ -51,6 +51,10 @@ pub struct PasswordHasher {
 /// Sign-ins that may wait per hashing slot: at the default cost about half a second of work.
 pub const SIGN_INS_QUEUED_PER_SLOT: usize = 32;
 
+/// `Retry-After` for a sign-in refused because the queue is full: the queue drains in about
+/// half a second.
+pub const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
+
 /// A sign-in's place in the hashing queue, held until the sign-in is over.
 #[derive(Debug)]
 pub struct SignInPlace {
